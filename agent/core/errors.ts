@@ -1,0 +1,109 @@
+/**
+ * The one catalogue of pgmesh errors. Code branches on `code` or `instanceof`, never on
+ * message text. docs/errors.md lists every code; errors.test.ts checks the two agree.
+ */
+
+export type ErrorCode =
+  | 'PGMESH_MANIFEST_PARSE'
+  | 'PGMESH_MANIFEST_INVALID'
+  | 'PGMESH_MANIFEST_NOT_FOUND'
+  | 'PGMESH_HOST_SETUP'
+  | 'PGMESH_IMAGE_BUILD'
+  | 'PGMESH_DOCKER'
+  | 'PGMESH_APPLY_FAILED'
+  | 'PGMESH_ROLLED_BACK'
+  | 'PGMESH_REMOVAL_REFUSED'
+  | 'PGMESH_TIMEOUT'
+  | 'PGMESH_NOT_DEPLOYED'
+  | 'PGMESH_PAUSED'
+  | 'PGMESH_UNAUTHORIZED';
+
+/** One finding of validation: which file, which field (a JSON pointer), and why. */
+export interface ManifestProblem {
+  file: string;
+  field: string;
+  reason: string;
+}
+
+export class PgmeshError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+export class ManifestInvalidError extends PgmeshError {
+  readonly problems: readonly ManifestProblem[];
+
+  constructor(problems: ManifestProblem[]) {
+    const lines = problems.map((p) => `  ${p.file}: ${p.field || '(document)'}: ${p.reason}`);
+    super(
+      'PGMESH_MANIFEST_INVALID',
+      `the manifest set is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}); nothing was applied\n${lines.join('\n')}`,
+    );
+    this.problems = Object.freeze([...problems]);
+  }
+}
+
+export class HostSetupError extends PgmeshError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('PGMESH_HOST_SETUP', message, options);
+  }
+}
+
+export class ImageBuildError extends PgmeshError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('PGMESH_IMAGE_BUILD', message, options);
+  }
+}
+
+export class DockerError extends PgmeshError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('PGMESH_DOCKER', message, options);
+  }
+}
+
+export class ApplyFailedError extends PgmeshError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('PGMESH_APPLY_FAILED', message, options);
+  }
+}
+
+export class RolledBackError extends PgmeshError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('PGMESH_ROLLED_BACK', message, options);
+  }
+}
+
+export class RemovalRefusedError extends PgmeshError {
+  constructor(message: string) {
+    super('PGMESH_REMOVAL_REFUSED', message);
+  }
+}
+
+export class TimeoutError extends PgmeshError {
+  constructor(message: string) {
+    super('PGMESH_TIMEOUT', message);
+  }
+}
+
+export class NotDeployedError extends PgmeshError {
+  constructor(message: string) {
+    super('PGMESH_NOT_DEPLOYED', message);
+  }
+}
+
+export class PausedError extends PgmeshError {
+  constructor(message: string) {
+    super('PGMESH_PAUSED', message);
+  }
+}
+
+export class UnauthorizedError extends PgmeshError {
+  constructor(message: string) {
+    super('PGMESH_UNAUTHORIZED', message);
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * Shapes of the manifest kinds, as they are after validation against schemas/ and after
+ * defaults are filled in. Validation happens once, at the boundary (load.ts).
+ */
+
+export const API_VERSION = 'pgmesh.io/v1';
+
+export interface Metadata {
+  name: string;
+}
+
+export interface Placement {
+  /** Swarm placement constraints, e.g. `node.labels.pgmesh.db == true`. */
+  constraints: string[];
+  /** Place the members of one group on different nodes when the swarm has enough nodes. */
+  spreadMembers: boolean;
+}
+
+export interface GroupSpec {
+  name: string;
+  members: number;
+  /** Synchronous replication inside the group (Patroni synchronous_mode). */
+  synchronousMode: boolean;
+  /** Explicit mark: this group's services are to be removed. */
+  remove: boolean;
+  placement: Placement;
+}
+
+export interface ClusterSpec {
+  images: { pgnode?: string; etcd?: string; haproxy?: string; agent?: string };
+  etcd: { members: 1 | 3 | 5; placement: Placement };
+  coordinator: GroupSpec;
+  workerGroups: GroupSpec[];
+  haproxy: {
+    ports: { readWrite: number; readOnly: number; stats: number };
+    placement: Placement;
+  };
+  pgbouncer: { poolMode: 'transaction' | 'session'; defaultPoolSize: number; maxClientConn: number };
+  postgres: {
+    database: string;
+    maxConnections: number;
+    sharedBuffers: string;
+  };
+  patroni: { ttl: number; loopWait: number; retryTimeout: number };
+}
+
+export interface ClusterManifest {
+  apiVersion: typeof API_VERSION;
+  kind: 'Cluster';
+  metadata: Metadata;
+  spec: ClusterSpec;
+}
+
+/** Every manifest kind pgmesh knows; later kinds join this union. */
+export type Manifest = ClusterManifest;
+
+/** A loaded, validated, frozen manifest set with where each document came from. */
+export interface ManifestSet {
+  /** Folder the set was read from. */
+  root: string;
+  /** sha256 over the files' paths and contents, so a cycle can name what it acted on. */
+  digest: string;
+  cluster: ClusterManifest;
+  /** Every document, in file order, with its file (relative to root). */
+  documents: ReadonlyArray<{ file: string; index: number; manifest: Manifest }>;
+}
