@@ -37,18 +37,31 @@ export function etcdVolumeName(cluster: string, index: number): string {
 }
 
 export function etcdClientUrls(cluster: string, members: number): string[] {
-  return Array.from({ length: members }, (_, i) => `http://${etcdServiceName(cluster, i + 1)}:2379`);
+  return Array.from(
+    { length: members },
+    (_, i) => `http://${etcdServiceName(cluster, i + 1)}:2379`,
+  );
 }
 
 export function haproxyServiceName(cluster: string): string {
   return `${cluster}-haproxy`;
 }
 
-export function agentServiceName(cluster: string): string {
-  return `${cluster}-agent`;
+/** Agent replicas are one service each, so each can publish its own API port. */
+export function agentServiceName(cluster: string, index: number): string {
+  return `${cluster}-agent-${index}`;
 }
 
-export type GeneratedSecret = 'postgres-password' | 'replication-password';
+/** The bare repository `up` makes on the host when the manifest names no repository. */
+export function localRepositoryPath(cluster: string): string {
+  return `/var/lib/pgmesh/${cluster}/manifests.git`;
+}
+
+/** Where the agent container sees that repository (bind-mounted read-only). */
+export const AGENT_REPOSITORY_MOUNT = '/var/lib/pgmesh/manifests.git';
+
+export type GeneratedSecret =
+  'postgres-password' | 'replication-password' | 'agent-token' | 'webhook-secret';
 
 /** Swarm secret name; inside containers the file is /run/secrets/<short name>. */
 export function secretName(cluster: string, secret: GeneratedSecret): string {
@@ -73,6 +86,7 @@ export const PORTS = {
   haproxyReadWrite: 5432,
   haproxyReadOnly: 5433,
   haproxyStats: 8404,
+  agentApi: 8080,
 } as const;
 
 /** Paths inside the containers (the image contract in images/README.md). */
@@ -82,4 +96,5 @@ export const PATHS = {
   haproxyConfig: '/etc/pgmesh/haproxy.cfg',
   dataDir: '/var/lib/pgmesh',
   etcdDataDir: '/var/lib/etcd',
+  dockerSocket: '/var/run/docker.sock',
 } as const;

@@ -16,7 +16,9 @@ export type ErrorCode =
   | 'PGMESH_TIMEOUT'
   | 'PGMESH_NOT_DEPLOYED'
   | 'PGMESH_PAUSED'
-  | 'PGMESH_UNAUTHORIZED';
+  | 'PGMESH_UNAUTHORIZED'
+  | 'PGMESH_AGENT_CONFIG'
+  | 'PGMESH_AGENT_UNREACHABLE';
 
 /** One finding of validation: which file, which field (a JSON pointer), and why. */
 export interface ManifestProblem {

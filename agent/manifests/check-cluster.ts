@@ -3,7 +3,6 @@
  * that passed its schema, so every field is present (defaults filled).
  */
 import {
-  agentServiceName,
   groupServiceName,
   haproxyServiceName,
   networkName,
@@ -53,8 +52,8 @@ function checkGroupNames(manifest: ClusterManifest): FieldProblem[] {
 function reservedBy(cluster: string, group: string): string | undefined {
   const service = groupServiceName(cluster, group);
   if (group === 'etcd' || group.startsWith('etcd-')) return 'the etcd members’ services';
+  if (group === 'agent' || group.startsWith('agent-')) return 'the agent replicas’ services';
   if (service === haproxyServiceName(cluster)) return 'the HAProxy service';
-  if (service === agentServiceName(cluster)) return 'the agent service';
   if (service === networkName(cluster)) return 'the cluster network';
   return undefined;
 }

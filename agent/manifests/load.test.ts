@@ -90,6 +90,13 @@ describe('loadManifestSet: valid sets', () => {
       pgbouncer: { poolMode: 'transaction', defaultPoolSize: 20, maxClientConn: 1000 },
       postgres: { database: 'pgmesh', maxConnections: 100, sharedBuffers: '64MB' },
       patroni: { ttl: 20, loopWait: 2, retryTimeout: 5 },
+      agent: {
+        replicas: 1,
+        port: 8480,
+        pollIntervalSeconds: 15,
+        leaderTtlSeconds: 10,
+        repository: { url: '', branch: 'main', path: '.' },
+      },
     });
   });
 

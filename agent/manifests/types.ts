@@ -42,6 +42,13 @@ export interface ClusterSpec {
     sharedBuffers: string;
   };
   patroni: { ttl: number; loopWait: number; retryTimeout: number };
+  agent: {
+    replicas: number;
+    port: number;
+    pollIntervalSeconds: number;
+    leaderTtlSeconds: number;
+    repository: { url: string; branch: string; path: string };
+  };
 }
 
 export interface ClusterManifest {

@@ -26,6 +26,7 @@ export interface MountSpec {
   /** Volume name; may hold Swarm templates such as {{.Task.Slot}}. */
   source: string;
   target: string;
+  readOnly: boolean;
 }
 
 export interface FileRef {

@@ -1,0 +1,135 @@
+import type Docker from 'dockerode';
+import type { Backend, BackendPlan, DriftItem, PlannedAction } from '../types.js';
+import type { ManifestSet, ClusterManifest } from '../../manifests/types.js';
+import { renderSwarm, sha256, type ImageSet } from '../../cluster/render.js';
+import { observeSwarm } from './observe.js';
+import { describeAction, planSwarm } from './plan.js';
+import { applySwarmAction } from './apply.js';
+import type { DesiredSwarm, LiveSwarm, SwarmAction } from './types.js';
+
+export { observeSwarm } from './observe.js';
+export { planSwarm, describeAction } from './plan.js';
+export { applySwarmAction, waitConverged } from './apply.js';
+export type * from './types.js';
+
+export interface SwarmContext {
+  docker: Docker;
+  images: ImageSet;
+  cluster: string;
+  convergeTimeoutMs?: number;
+  onSecretCreated?: (name: string, value: string) => Promise<void> | void;
+  onProgress?: (line: string) => void;
+}
+
+export interface SwarmDesired {
+  manifest: ClusterManifest;
+  images: ImageSet;
+}
+
+export interface SwarmPlannedAction extends PlannedAction {
+  action: SwarmAction;
+}
+
+function risk(a: SwarmAction): PlannedAction['risk'] {
+  if (a.kind === 'remove-service') return 'destructive';
+  if (a.kind === 'update-service') return 'disruptive';
+  return 'safe';
+}
+
+/** The same step of the same desired state always gets the same key (journal, retries). */
+function actionKey(a: SwarmAction): string {
+  const payload =
+    a.kind === 'update-service' || a.kind === 'create-service'
+      ? JSON.stringify(a.service.shape)
+      : a.kind === 'create-config'
+        ? a.config.name
+        : '';
+  return `swarm:${a.kind}:${a.name}:${sha256(payload).slice(0, 12)}`;
+}
+
+/** Pure: renders the desired Swarm state against the live nodes and plans the difference. */
+export function planFromManifest(
+  desired: SwarmDesired,
+  live: LiveSwarm,
+): BackendPlan<SwarmPlannedAction> {
+  const rendered: DesiredSwarm = renderSwarm(desired.manifest, {
+    images: desired.images,
+    nodes: live.nodes,
+  });
+  const plan = planSwarm(rendered, live);
+  const actions = plan.actions.map((a): SwarmPlannedAction => ({
+    key: actionKey(a),
+    backend: 'swarm',
+    summary: describeAction(a),
+    risk: risk(a),
+    action: a,
+  }));
+  const drift: DriftItem[] = [];
+  const changed = new Set(plan.actions.map((a) => a.name));
+  for (const s of rendered.services) {
+    const a = plan.actions.find((x) => x.name === s.name);
+    if (!changed.has(s.name)) {
+      drift.push({
+        backend: 'swarm',
+        resource: `service/${s.name}`,
+        state: 'in-sync',
+        differences: [],
+      });
+    } else if (a?.kind === 'update-service') {
+      drift.push({
+        backend: 'swarm',
+        resource: `service/${s.name}`,
+        state: 'drifted',
+        differences: a.changes.map((c) => ({ field: c.field, desired: c.desired, live: c.live })),
+      });
+    } else {
+      drift.push({
+        backend: 'swarm',
+        resource: `service/${s.name}`,
+        state: 'drifted',
+        differences: [{ field: 'exists', desired: true, live: false }],
+      });
+    }
+  }
+  for (const a of plan.actions) {
+    if (a.kind === 'remove-service') {
+      drift.push({
+        backend: 'swarm',
+        resource: `service/${a.name}`,
+        state: 'drifted',
+        differences: [{ field: 'exists', desired: false, live: true }],
+        reason: a.reason,
+      });
+    }
+  }
+  for (const r of plan.refusals) {
+    drift.push({
+      backend: 'swarm',
+      resource: r.resource,
+      state: 'blocked',
+      differences: [],
+      reason: r.reason,
+    });
+  }
+  return { actions, refusals: plan.refusals, drift };
+}
+
+export const swarmBackend: Backend<SwarmContext, SwarmDesired, LiveSwarm, SwarmPlannedAction> = {
+  name: 'swarm',
+  desired(set: ManifestSet, ctx: SwarmContext): SwarmDesired {
+    return { manifest: set.cluster, images: ctx.images };
+  },
+  observe(ctx: SwarmContext): Promise<LiveSwarm> {
+    return observeSwarm(ctx.docker, ctx.cluster);
+  },
+  plan: planFromManifest,
+  async apply(action: SwarmPlannedAction, ctx: SwarmContext, log): Promise<void> {
+    await applySwarmAction(action.action, {
+      docker: ctx.docker,
+      log,
+      convergeTimeoutMs: ctx.convergeTimeoutMs,
+      onSecretCreated: ctx.onSecretCreated,
+      onProgress: ctx.onProgress,
+    });
+  },
+};

@@ -1,0 +1,121 @@
+import type {
+  DesiredService,
+  DesiredSwarm,
+  LiveSwarm,
+  Refusal,
+  SwarmAction,
+  SwarmPlan,
+} from './types.js';
+import { diffShapes } from './shape.js';
+
+/** Services are created in this order so that what a service needs already runs. */
+const ROLE_ORDER = ['etcd', 'coordinator', 'worker', 'haproxy', 'git', 'agent'];
+
+function roleRank(s: DesiredService): number {
+  return ROLE_ORDER.indexOf(s.role);
+}
+
+/**
+ * Pure: what to do to bring `live` to `desired`. Order: networks, secrets, configs,
+ * services (etcd → coordinators → workers → HAProxy), removals of services the manifest
+ * marks for removal, then configs no desired service uses any more. A live pgmesh service
+ * that the manifest neither wants nor marks for removal is refused, never deleted.
+ */
+export function planSwarm(desired: DesiredSwarm, live: LiveSwarm): SwarmPlan {
+  const actions: SwarmAction[] = [];
+  const refusals: Refusal[] = [];
+
+  const liveNetworks = new Set(live.networks.map((n) => n.name));
+  for (const network of desired.networks) {
+    if (!liveNetworks.has(network.name)) {
+      actions.push({ kind: 'create-network', name: network.name, network });
+    }
+  }
+
+  const liveSecrets = new Set(live.secrets.map((s) => s.name));
+  for (const secret of desired.secrets) {
+    if (!liveSecrets.has(secret.name))
+      actions.push({ kind: 'create-secret', name: secret.name, secret });
+  }
+
+  const liveConfigs = new Set(live.configs.map((c) => c.name));
+  for (const config of desired.configs) {
+    if (!liveConfigs.has(config.name))
+      actions.push({ kind: 'create-config', name: config.name, config });
+  }
+
+  const liveServices = new Map(live.services.map((s) => [s.name, s]));
+  const ordered = [...desired.services].sort((a, b) => roleRank(a) - roleRank(b));
+  for (const service of ordered) {
+    const current = liveServices.get(service.name);
+    if (!current) {
+      actions.push({ kind: 'create-service', name: service.name, service });
+      continue;
+    }
+    const changes = diffShapes(service.shape, current.shape);
+    if (changes.length > 0) {
+      actions.push({ kind: 'update-service', name: service.name, service, changes });
+    }
+  }
+
+  const wanted = new Set(desired.services.map((s) => s.name));
+  const toRemove = new Set(desired.groupsToRemove);
+  for (const service of live.services) {
+    if (wanted.has(service.name)) continue;
+    if (service.role === 'worker' && service.group && toRemove.has(service.group)) {
+      actions.push({
+        kind: 'remove-service',
+        name: service.name,
+        reason: `group ${service.group} is marked remove: true`,
+      });
+    } else {
+      refusals.push({
+        resource: `service/${service.name}`,
+        reason:
+          service.role === 'worker'
+            ? `worker group ${service.group} runs but is not in the manifest; to delete it, keep it in the manifest with remove: true`
+            : `${service.role ?? 'pgmesh'} service ${service.name} runs but is not in the manifest; pgmesh does not remove it on its own`,
+      });
+    }
+  }
+
+  const usedConfigs = new Set(desired.services.flatMap((s) => s.shape.configs.map((c) => c.name)));
+  for (const config of live.configs) {
+    if (!usedConfigs.has(config.name)) {
+      actions.push({
+        kind: 'remove-config',
+        name: config.name,
+        reason: 'no service of the manifest uses it any more',
+      });
+    }
+  }
+
+  return { actions, refusals };
+}
+
+/** One line per action, for plan output, logs and drift reports. Never holds a secret. */
+export function describeAction(a: SwarmAction): string {
+  switch (a.kind) {
+    case 'create-network':
+      return `create network ${a.name}`;
+    case 'create-secret':
+      return `create secret ${a.name} (generated)`;
+    case 'create-config':
+      return `create config ${a.name}`;
+    case 'create-service':
+      return `create service ${a.name} (${a.service.shape.replicas} × ${a.service.shape.image})`;
+    case 'update-service':
+      return `update service ${a.name} (${a.changes.map((c) => describeChange(c.field, c.desired, c.live)).join('; ')})`;
+    case 'remove-service':
+      return `remove service ${a.name} (${a.reason})`;
+    case 'remove-config':
+      return `remove config ${a.name} (${a.reason})`;
+  }
+}
+
+function describeChange(field: string, desired: unknown, live: unknown): string {
+  if (typeof desired === 'number' || typeof desired === 'string') {
+    return `${field} ${JSON.stringify(live)} → ${JSON.stringify(desired)}`;
+  }
+  return `${field} changed`;
+}

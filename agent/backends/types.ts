@@ -1,0 +1,45 @@
+import type { Logger } from '../core/log.js';
+import type { ManifestSet } from '../manifests/types.js';
+
+/** How one difference between desired and live state stands after a cycle. */
+export type DriftState = 'in-sync' | 'drifted' | 'acting' | 'blocked' | 'failed';
+
+export interface DriftItem {
+  backend: BackendName;
+  /** A stable resource name, e.g. `service/pgmesh-w1` or `shard/memory_entries_3`. */
+  resource: string;
+  state: DriftState;
+  /** Each field that differs, with desired and live values (never a secret's value). */
+  differences: Array<{ field: string; desired: unknown; live: unknown }>;
+  reason?: string;
+}
+
+export type BackendName = 'swarm' | 'shards' | 'patroni';
+
+export interface PlannedAction {
+  /** An idempotency key: the same step of the same plan always has the same key. */
+  key: string;
+  backend: BackendName;
+  /** One line for humans: `update service pgmesh-w1 (replicas 2 → 3)`. */
+  summary: string;
+  /** Data moves and removals pass the gate's safety conditions. */
+  risk: 'safe' | 'disruptive' | 'data-moving' | 'destructive';
+}
+
+export interface BackendPlan<A extends PlannedAction> {
+  actions: A[];
+  refusals: Array<{ resource: string; reason: string }>;
+  drift: DriftItem[];
+}
+
+/**
+ * Every backend has the same shape: `desired` and `plan` are pure; I/O happens only in
+ * `observe` and `apply`. The pipeline only sees this interface (agent/backends/registry.ts).
+ */
+export interface Backend<Ctx, Desired, Live, A extends PlannedAction> {
+  readonly name: BackendName;
+  desired(set: ManifestSet, ctx: Ctx): Desired;
+  observe(ctx: Ctx): Promise<Live>;
+  plan(desired: Desired, live: Live): BackendPlan<A>;
+  apply(action: A, ctx: Ctx, log: Logger): Promise<void>;
+}

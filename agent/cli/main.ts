@@ -1,0 +1,323 @@
+#!/usr/bin/env node
+import { spawn } from 'node:child_process';
+import { Command, Option } from 'commander';
+import { PgmeshError } from '../core/errors.js';
+import { createLogger } from '../core/log.js';
+import { createDocker } from '../docker/client.js';
+import { loadManifestSet } from '../manifests/load.js';
+import { applyCluster, downCluster, planCluster, waitHealthy } from '../cluster/ops.js';
+import { readClusterStatus } from '../cluster/health.js';
+import { groupServiceName } from '../cluster/names.js';
+import { info, json, out, progress } from './output.js';
+import { ensureHost, repoRoot, resolveImages } from './host.js';
+import { pgpassPath, readPassword, secretSink, forgetState } from './state.js';
+import { renderStatus, connectionLines } from './render-status.js';
+import { serviceContainers } from '../docker/client.js';
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import type { ManifestSet } from '../manifests/types.js';
+import { localRepositoryPath } from '../cluster/names.js';
+import { ensureLocalRepository, loadFromRepository, removeLocalRepository } from './repo.js';
+import { callAgent } from './agent-api.js';
+import { configFromEnv } from '../daemon/config.js';
+import { startAgent } from '../daemon/run.js';
+import { renderText } from '../report/text.js';
+import type { DriftReport } from '../report/model.js';
+import { userInfo } from 'node:os';
+
+const program = new Command();
+program
+  .name('pgmesh')
+  .description('A distributed PostgreSQL cluster on Docker Swarm, converged from manifests')
+  .showHelpAfterError();
+
+const manifestsOption = (): Option =>
+  new Option(
+    '-m, --manifests <dir>',
+    "folder of manifests (default: the cluster's Git repository made by `up`, else ./manifests)",
+  );
+
+const defaultManifests = (): string => join(repoRoot(), 'manifests');
+
+/**
+ * The manifest set a command acts on: the folder given, else the tip of the local Git
+ * repository the agent follows (what the agent would do), else the repository's manifests/.
+ */
+async function resolveSet(dir: string | undefined): Promise<ManifestSet> {
+  if (dir) return loadManifestSet(dir);
+  const fallback = await loadManifestSet(defaultManifests());
+  const repo = fallback.cluster.spec.agent.repository;
+  const local = localRepositoryPath(fallback.cluster.metadata.name);
+  if (repo.url || !existsSync(local)) return fallback;
+  return (await loadFromRepository(local, repo.branch, repo.path)).set;
+}
+const outputOption = (): Option =>
+  new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text');
+
+program
+  .command('up')
+  .description('set up the host, build images, deploy the cluster and wait until it is healthy')
+  .addOption(manifestsOption())
+  .option('--timeout <seconds>', 'how long to wait for a healthy cluster', '900')
+  .action(async (opts: { manifests?: string; timeout: string }) => {
+    const started = Date.now();
+    const log = createLogger({ level: process.env.PGMESH_LOG_LEVEL ?? 'warn' });
+    const dir = opts.manifests ?? defaultManifests();
+    let set = await loadManifestSet(dir);
+    await ensureHost(progress('host: '));
+    const repo = set.cluster.spec.agent.repository;
+    let repoNote = '';
+    if (!repo.url) {
+      const local = await ensureLocalRepository(set.cluster.metadata.name, dir, repo.branch);
+      const tip = await loadFromRepository(local.path, repo.branch, repo.path);
+      if (!local.created && tip.set.digest !== set.digest) {
+        info(
+          `using the manifests at ${local.path} (commit ${tip.commit.slice(0, 8)}), which the agent follows; ${dir} is only read on the first up`,
+        );
+      }
+      set = tip.set;
+      repoNote = `manifests:  git clone ${local.path}; edit; git push (the agent applies each commit)`;
+    }
+    const m = set.cluster;
+    const images = await resolveImages(m, { onProgress: progress('build: ') });
+    const docker = createDocker();
+    const actions = await applyCluster(m, images, {
+      docker,
+      log,
+      onProgress: progress('apply: '),
+      onSecretCreated: secretSink(m),
+    });
+    info(
+      `applied ${actions.length} change${actions.length === 1 ? '' : 's'}; waiting for the cluster to be healthy`,
+    );
+    const status = await waitHealthy(docker, m, {
+      timeoutMs: Number(opts.timeout) * 1000,
+      onProgress: progress('health: '),
+    });
+    await readPassword(docker, m);
+    out(renderStatus(m, status));
+    out('');
+    for (const line of connectionLines(m, pgpassPath(m.metadata.name))) out(line);
+    if (repoNote) out(repoNote);
+    if (m.spec.agent.replicas > 0)
+      out(`agent:      http://127.0.0.1:${m.spec.agent.port}/drift (pgmesh drift)`);
+    info(`cluster ${m.metadata.name} is healthy (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+  });
+
+program
+  .command('down')
+  .description("remove the cluster's services (and with --volumes its data and secrets)")
+  .addOption(manifestsOption())
+  .option('--volumes', 'also remove data volumes and generated secrets', false)
+  .action(async (opts: { manifests?: string; volumes: boolean }) => {
+    const set = await loadManifestSet(opts.manifests ?? defaultManifests());
+    const docker = createDocker();
+    await downCluster(docker, set.cluster.metadata.name, {
+      volumes: opts.volumes,
+      onProgress: progress('down: '),
+    });
+    if (opts.volumes) {
+      await forgetState(set.cluster.metadata.name);
+      await removeLocalRepository(set.cluster.metadata.name);
+    }
+    info(`cluster ${set.cluster.metadata.name} removed${opts.volumes ? ' with its volumes' : ''}`);
+  });
+
+program
+  .command('status')
+  .description('members, roles, states and lag per group; HAProxy backends')
+  .addOption(manifestsOption())
+  .addOption(outputOption())
+  .action(async (opts: { manifests?: string; output: string }) => {
+    const set = await resolveSet(opts.manifests);
+    const status = await readClusterStatus(createDocker(), set.cluster);
+    if (opts.output === 'json') json(status);
+    else out(renderStatus(set.cluster, status));
+  });
+
+program
+  .command('plan')
+  .description('show what apply would change (exit 0: nothing, 2: changes pending, 1: error)')
+  .addOption(manifestsOption())
+  .addOption(outputOption())
+  .action(async (opts: { manifests?: string; output: string }) => {
+    const set = await resolveSet(opts.manifests);
+    const images = await resolveImages(set.cluster);
+    const plan = await planCluster(createDocker(), set.cluster, images);
+    if (opts.output === 'json') {
+      json({
+        commit: set.digest,
+        actions: plan.actions.map(({ key, backend, summary, risk }) => ({
+          key,
+          backend,
+          summary,
+          risk,
+        })),
+        refusals: plan.refusals,
+        drift: plan.drift,
+      });
+    } else {
+      for (const a of plan.actions) out(`  ~ ${a.summary}`);
+      for (const r of plan.refusals) out(`  ! refused ${r.resource}: ${r.reason}`);
+      out(
+        plan.actions.length === 0 && plan.refusals.length === 0
+          ? 'No changes. The cluster matches the manifests.'
+          : `Plan: ${plan.actions.length} change${plan.actions.length === 1 ? '' : 's'}${plan.refusals.length ? `, ${plan.refusals.length} refused` : ''}.`,
+      );
+    }
+    if (plan.refusals.length > 0) process.exitCode = 1;
+    else if (plan.actions.length > 0) process.exitCode = 2;
+  });
+
+program
+  .command('apply')
+  .description('apply the manifests now (one cycle) and wait until healthy')
+  .addOption(manifestsOption())
+  .option('--timeout <seconds>', 'how long to wait for a healthy cluster', '600')
+  .action(async (opts: { manifests?: string; timeout: string }) => {
+    const log = createLogger({ level: process.env.PGMESH_LOG_LEVEL ?? 'warn' });
+    const set = await resolveSet(opts.manifests);
+    const m = set.cluster;
+    const images = await resolveImages(m, { onProgress: progress('build: ') });
+    const docker = createDocker();
+    const actions = await applyCluster(m, images, {
+      docker,
+      log,
+      onProgress: progress('apply: '),
+      onSecretCreated: secretSink(m),
+    });
+    for (const a of actions) out(`  ✓ ${a.summary}`);
+    out(`Applied ${actions.length} change${actions.length === 1 ? '' : 's'}.`);
+    if (actions.length > 0) {
+      await waitHealthy(docker, m, {
+        timeoutMs: Number(opts.timeout) * 1000,
+        onProgress: progress('health: '),
+      });
+    }
+  });
+
+program
+  .command('psql')
+  .description('open psql on the read-write endpoint (extra arguments go to psql)')
+  .addOption(manifestsOption())
+  .option('--read-only', 'connect to the read-only endpoint', false)
+  .allowUnknownOption(true)
+  .argument('[psqlArgs...]')
+  .action(async (psqlArgs: string[], opts: { manifests?: string; readOnly: boolean }) => {
+    const set = await resolveSet(opts.manifests);
+    const m = set.cluster;
+    const docker = createDocker();
+    await readPassword(docker, m);
+    const port = opts.readOnly ? m.spec.haproxy.ports.readOnly : m.spec.haproxy.ports.readWrite;
+    const args = [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-U',
+      'postgres',
+      '-d',
+      m.spec.postgres.database,
+      ...psqlArgs,
+    ];
+    const child = spawn('psql', args, {
+      stdio: 'inherit',
+      env: { ...process.env, PGPASSFILE: pgpassPath(m.metadata.name) },
+    });
+    child.on('error', async () => {
+      // No psql on this host: use the one inside a coordinator, through HAProxy's address.
+      const [c] = await serviceContainers(
+        docker,
+        groupServiceName(m.metadata.name, m.spec.coordinator.name),
+      );
+      if (!c)
+        throw new PgmeshError(
+          'PGMESH_NOT_DEPLOYED',
+          'no psql on this host and no coordinator runs here',
+        );
+      const ex = spawn(
+        'docker',
+        [
+          'exec',
+          '-it',
+          '-u',
+          'postgres',
+          c.id,
+          'psql',
+          '-d',
+          m.spec.postgres.database,
+          ...psqlArgs,
+        ],
+        { stdio: 'inherit' },
+      );
+      ex.on('exit', (code) => (process.exitCode = code ?? 1));
+    });
+    child.on('exit', (code) => (process.exitCode = code ?? 1));
+  });
+
+program
+  .command('drift')
+  .description("the agent's latest drift report")
+  .addOption(manifestsOption())
+  .addOption(outputOption())
+  .action(async (opts: { manifests?: string; output: string }) => {
+    const set = await resolveSet(opts.manifests);
+    const report = (await callAgent(
+      createDocker(),
+      set.cluster,
+      'GET',
+      '/api/drift',
+    )) as DriftReport | null;
+    if (opts.output === 'json') json(report);
+    else out(report ? renderText(report) : 'No report yet: the agent has not finished a cycle.');
+  });
+
+program
+  .command('pause')
+  .description('pull the emergency pause: no new action starts until `pgmesh resume`')
+  .addOption(manifestsOption())
+  .requiredOption('--reason <text>', 'why (shown in every drift report while paused)')
+  .action(async (opts: { manifests?: string; reason: string }) => {
+    const set = await resolveSet(opts.manifests);
+    const by = `${userInfo().username}@cli`;
+    await callAgent(createDocker(), set.cluster, 'POST', '/api/pause', { by, reason: opts.reason });
+    out(`paused by ${by}: ${opts.reason}`);
+  });
+
+program
+  .command('resume')
+  .description('release the emergency pause')
+  .addOption(manifestsOption())
+  .action(async (opts: { manifests?: string }) => {
+    const set = await resolveSet(opts.manifests);
+    await callAgent(createDocker(), set.cluster, 'POST', '/api/resume');
+    out('resumed');
+  });
+
+program
+  .command('agent')
+  .description('run the GitOps agent (the Swarm service runs this; configured by its environment)')
+  .action(async () => {
+    const log = createLogger({ level: process.env.PGMESH_LOG_LEVEL ?? 'info' });
+    const running = await startAgent(configFromEnv(process.env), { docker: createDocker(), log });
+    await new Promise<void>((resolve) => {
+      for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
+    });
+    log.info('stopping');
+    await running.close();
+  });
+
+async function main(): Promise<void> {
+  try {
+    await program.parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof PgmeshError) {
+      info(`error ${err.code}: ${err.message}`);
+    } else {
+      info(`error: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    process.exitCode = 1;
+  }
+}
+
+void main();

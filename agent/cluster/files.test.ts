@@ -1,0 +1,159 @@
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import type { ClusterManifest, GroupSpec } from '../manifests/types.js';
+import { etcdHosts, haproxyCfg, patroniYml, pgbouncerIni, PGNODE_PATHS } from './files.js';
+
+function group(name: string, members: number, synchronousMode: boolean): GroupSpec {
+  return {
+    name,
+    members,
+    synchronousMode,
+    remove: false,
+    placement: { constraints: [], spreadMembers: true },
+  };
+}
+
+function cluster(overrides: Partial<ClusterManifest['spec']> = {}): ClusterManifest {
+  return {
+    apiVersion: 'pgmesh.io/v1',
+    kind: 'Cluster',
+    metadata: { name: 'pgmesh' },
+    spec: {
+      images: {},
+      etcd: { members: 3, placement: { constraints: [], spreadMembers: true } },
+      coordinator: group('coord', 3, true),
+      workerGroups: [group('w1', 2, false), group('w2', 2, false)],
+      haproxy: {
+        ports: { readWrite: 15432, readOnly: 15433, stats: 18404 },
+        placement: { constraints: [], spreadMembers: false },
+      },
+      pgbouncer: { poolMode: 'transaction', defaultPoolSize: 20, maxClientConn: 500 },
+      postgres: { database: 'appdb', maxConnections: 120, sharedBuffers: '64MB' },
+      patroni: { ttl: 20, loopWait: 2, retryTimeout: 10 },
+      agent: {
+        replicas: 1,
+        port: 8080,
+        pollIntervalSeconds: 30,
+        leaderTtlSeconds: 15,
+        repository: { url: '', branch: 'main', path: 'manifests' },
+      },
+      ...overrides,
+    },
+  };
+}
+
+describe('patroniYml', () => {
+  const m = cluster();
+
+  it('renders a group scope with its synchronous mode', () => {
+    const coord = parse(patroniYml(m, m.spec.coordinator));
+    expect(coord.scope).toBe('coord');
+    expect(coord.namespace).toBe('/patroni/');
+    expect(coord.bootstrap.dcs.synchronous_mode).toBe(true);
+    const w1 = parse(patroniYml(m, m.spec.workerGroups[0]));
+    expect(w1.scope).toBe('w1');
+    expect(w1.bootstrap.dcs.synchronous_mode).toBe(false);
+  });
+
+  it('points at every etcd member by service name', () => {
+    const y = parse(patroniYml(m, m.spec.coordinator));
+    expect(y.etcd3.hosts).toEqual([
+      'pgmesh-etcd-1:2379',
+      'pgmesh-etcd-2:2379',
+      'pgmesh-etcd-3:2379',
+    ]);
+    const single = cluster({
+      etcd: { members: 1, placement: { constraints: [], spreadMembers: false } },
+    });
+    expect(etcdHosts(single)).toEqual(['pgmesh-etcd-1:2379']);
+  });
+
+  it('takes timing and Postgres settings from the manifest', () => {
+    const y = parse(patroniYml(m, m.spec.coordinator));
+    expect(y.bootstrap.dcs.ttl).toBe(20);
+    expect(y.bootstrap.dcs.loop_wait).toBe(2);
+    expect(y.bootstrap.dcs.retry_timeout).toBe(10);
+    const p = y.bootstrap.dcs.postgresql.parameters;
+    expect(p.max_connections).toBe(120);
+    expect(p.shared_buffers).toBe('64MB');
+    expect(p.wal_level).toBe('logical');
+    expect(p.password_encryption).toBe('scram-sha-256');
+    expect(p.max_wal_senders).toBe(16);
+    expect(p.max_replication_slots).toBe(16);
+    expect(y.bootstrap.dcs.postgresql.use_pg_rewind).toBe(true);
+  });
+
+  it('matches the pgnode image: listeners, paths, bootstrap and hba', () => {
+    const y = parse(patroniYml(m, m.spec.coordinator));
+    expect(y.restapi.listen).toBe('0.0.0.0:8008');
+    expect(y.postgresql.listen).toBe('0.0.0.0:5432');
+    expect(y.postgresql.data_dir).toBe('/var/lib/pgmesh/pg');
+    expect(y.postgresql.bin_dir).toBe('/usr/lib/postgresql/17/bin');
+    expect(y.bootstrap.initdb).toContain('data-checksums');
+    expect(y.bootstrap.post_bootstrap).toBe(`${PGNODE_PATHS.postBootstrap} appdb`);
+    expect(y.postgresql.pg_hba).toContain('local all all peer');
+    expect(y.postgresql.pg_hba).toContain('host replication replicator 0.0.0.0/0 scram-sha-256');
+    expect(y.postgresql.pg_hba).toContain('host all all 0.0.0.0/0 scram-sha-256');
+    // Name, connect addresses and passwords come from the entrypoint's environment.
+    expect(y.name).toBeUndefined();
+    expect(y.postgresql.authentication).toBeUndefined();
+  });
+
+  it('preloads the engine hook on coordinators only', () => {
+    const coord = parse(patroniYml(m, m.spec.coordinator));
+    expect(coord.bootstrap.dcs.postgresql.parameters.shared_preload_libraries).toBe('pgmesh');
+    const w1 = parse(patroniYml(m, m.spec.workerGroups[0]));
+    expect(w1.bootstrap.dcs.postgresql.parameters.shared_preload_libraries).toBeUndefined();
+  });
+
+  it('is deterministic (config names carry a content hash)', () => {
+    expect(patroniYml(m, m.spec.coordinator)).toBe(
+      patroniYml(cluster(), cluster().spec.coordinator),
+    );
+  });
+});
+
+describe('pgbouncerIni', () => {
+  it('pools onto the local Postgres with SCRAM and the manifest pool settings', () => {
+    const ini = pgbouncerIni(cluster());
+    expect(ini).toMatch(/^\* = host=127\.0\.0\.1 port=5432$/m);
+    expect(ini).toMatch(/^listen_port = 6432$/m);
+    expect(ini).toMatch(/^auth_type = scram-sha-256$/m);
+    expect(ini).toMatch(/^pool_mode = transaction$/m);
+    expect(ini).toMatch(/^default_pool_size = 20$/m);
+    expect(ini).toMatch(/^max_client_conn = 500$/m);
+    expect(ini).toContain(`auth_file = ${PGNODE_PATHS.pgbouncerAuthFile}`);
+  });
+});
+
+describe('haproxyCfg', () => {
+  const cfg = haproxyCfg(cluster());
+  const section = (name: string): string => {
+    const start = cfg.indexOf(`listen ${name}\n`);
+    expect(start).toBeGreaterThanOrEqual(0);
+    const next = cfg.indexOf('\nlisten ', start + 1);
+    return cfg.slice(start, next === -1 ? undefined : next);
+  };
+
+  it('has the three listeners on the fixed inside ports', () => {
+    expect(cfg.match(/^listen /gm)).toHaveLength(3);
+    expect(section('read-write')).toContain('bind *:5432');
+    expect(section('read-only')).toContain('bind *:5433');
+    expect(section('stats')).toContain('bind *:8404');
+    // The published ports are Swarm's business, not HAProxy's.
+    expect(cfg).not.toContain('15432');
+  });
+
+  it('checks Patroni roles and finds members through Docker DNS', () => {
+    expect(section('read-write')).toContain('option httpchk OPTIONS /primary');
+    expect(section('read-only')).toContain('option httpchk OPTIONS /replica');
+    for (const s of ['read-write', 'read-only']) {
+      expect(section(s)).toMatch(
+        /server-template \S+ 5 tasks\.pgmesh-coord:6432 check port 8008 resolvers docker init-addr none/,
+      );
+    }
+    expect(cfg).toContain('nameserver dns 127.0.0.11:53');
+    expect(cfg).toContain('default-server inter 1s fall 2 rise 2 on-marked-down shutdown-sessions');
+    expect(section('stats')).toContain('stats uri /stats');
+  });
+});

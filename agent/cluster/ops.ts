@@ -1,0 +1,131 @@
+import type Docker from 'dockerode';
+import { RemovalRefusedError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { waitFor } from '../core/wait.js';
+import { LABEL_CLUSTER } from '../backends/swarm/types.js';
+import {
+  applySwarmAction,
+  observeSwarm,
+  planFromManifest,
+  type SwarmPlannedAction,
+} from '../backends/swarm/index.js';
+import type { BackendPlan } from '../backends/types.js';
+import type { ClusterManifest } from '../manifests/types.js';
+import type { ImageSet } from './render.js';
+import { readClusterStatus, unhealthyReason, type ClusterStatus } from './health.js';
+
+export async function planCluster(
+  docker: Docker,
+  m: ClusterManifest,
+  images: ImageSet,
+): Promise<BackendPlan<SwarmPlannedAction>> {
+  const live = await observeSwarm(docker, m.metadata.name);
+  return planFromManifest({ manifest: m, images }, live);
+}
+
+export interface ApplyOptions {
+  docker: Docker;
+  log: Logger;
+  onProgress?: (line: string) => void;
+  onSecretCreated?: (name: string, value: string) => Promise<void> | void;
+  convergeTimeoutMs?: number;
+}
+
+/** Plans and applies the Swarm side; a refusal anywhere means nothing is applied. */
+export async function applyCluster(
+  m: ClusterManifest,
+  images: ImageSet,
+  options: ApplyOptions,
+): Promise<SwarmPlannedAction[]> {
+  const plan = await planCluster(options.docker, m, images);
+  if (plan.refusals.length > 0) {
+    throw new RemovalRefusedError(
+      `the plan is refused; nothing was applied:\n${plan.refusals.map((r) => `  ${r.resource}: ${r.reason}`).join('\n')}`,
+    );
+  }
+  for (const a of plan.actions) {
+    await applySwarmAction(a.action, {
+      docker: options.docker,
+      log: options.log,
+      onProgress: options.onProgress,
+      onSecretCreated: options.onSecretCreated,
+      convergeTimeoutMs: options.convergeTimeoutMs,
+    });
+  }
+  return plan.actions;
+}
+
+export async function waitHealthy(
+  docker: Docker,
+  m: ClusterManifest,
+  options: { timeoutMs: number; onProgress?: (line: string) => void },
+): Promise<ClusterStatus> {
+  return waitFor(
+    async () => {
+      const status = await readClusterStatus(docker, m);
+      return unhealthyReason(m, status) ?? status;
+    },
+    {
+      what: `cluster ${m.metadata.name} to be healthy`,
+      timeoutMs: options.timeoutMs,
+      intervalMs: 1000,
+      onPending: options.onProgress,
+    },
+  );
+}
+
+/**
+ * Removes the cluster's services, configs and network; with `volumes`, also its secrets
+ * and data volumes. Only resources that carry the cluster's label are touched.
+ */
+export async function downCluster(
+  docker: Docker,
+  cluster: string,
+  options: { volumes: boolean; onProgress?: (line: string) => void },
+): Promise<void> {
+  const filters = { label: [`${LABEL_CLUSTER}=${cluster}`] };
+  for (const s of await docker.listServices({ filters })) {
+    options.onProgress?.(`remove service ${s.Spec?.Name}`);
+    await docker.getService(s.ID).remove().catch(ignoreNotFound);
+  }
+  await waitFor(
+    async () => {
+      const left = await docker.listContainers({ all: true, filters });
+      return left.length === 0 ? true : `${left.length} containers still stopping`;
+    },
+    { what: `containers of ${cluster} to stop`, timeoutMs: 120_000, intervalMs: 500 },
+  );
+  for (const c of await docker.listConfigs({ filters })) {
+    await docker.getConfig(c.ID).remove().catch(ignoreNotFound);
+  }
+  if (options.volumes) {
+    for (const s of await docker.listSecrets({ filters })) {
+      options.onProgress?.(`remove secret ${s.Spec?.Name}`);
+      await docker.getSecret(s.ID).remove().catch(ignoreNotFound);
+    }
+    const { Volumes } = await docker.listVolumes({ filters });
+    for (const v of Volumes ?? []) {
+      options.onProgress?.(`remove volume ${v.Name}`);
+      await docker.getVolume(v.Name).remove().catch(ignoreNotFound);
+    }
+  }
+  for (const n of await docker.listNetworks({ filters })) {
+    // A just-removed service can hold its network attachment for a moment.
+    await waitFor(
+      async () => {
+        try {
+          await docker.getNetwork(n.Id).remove();
+          return true;
+        } catch (err) {
+          if ((err as { statusCode?: number }).statusCode === 404) return true;
+          return (err as Error).message;
+        }
+      },
+      { what: `network ${n.Name} to be removed`, timeoutMs: 60_000, intervalMs: 500 },
+    );
+  }
+}
+
+function ignoreNotFound(err: unknown): void {
+  if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+}

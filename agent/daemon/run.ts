@@ -1,0 +1,159 @@
+import { mkdir } from 'node:fs/promises';
+import type Docker from 'dockerode';
+import type { Logger } from '../core/log.js';
+import { swarmBackend } from '../backends/swarm/index.js';
+import { readClusterStatus, unhealthyReason } from '../cluster/health.js';
+import { haproxyServiceName, PORTS } from '../cluster/names.js';
+import { createEtcdClient } from '../etcd/client.js';
+import { Gate } from '../gate/gate.js';
+import { stampPause, watchPause } from '../gate/pause.js';
+import { Journal } from '../journal/journal.js';
+import { LeaderElection } from '../leader/election.js';
+import { parseManifestSetFromFiles } from '../manifests/load.js';
+import { createMetrics } from '../metrics/metrics.js';
+import { bindBackend, createCycle } from '../pipeline/index.js';
+import { EtcdReportStore } from '../report/store.js';
+import { Schedule } from '../schedule/schedule.js';
+import { etcdPauseControl } from '../server/pause-control.js';
+import { readSecretFile } from '../server/secrets.js';
+import { buildServer, startServer } from '../server/server.js';
+import { FolderSource } from '../sources/folder.js';
+import { GitSource } from '../sources/git.js';
+import type { Source } from '../sources/types.js';
+import { cycleCron, type AgentConfig } from './config.js';
+
+export interface RunningAgent {
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts one agent replica: it campaigns for leadership, watches the pause key, serves the
+ * API, and runs the reconcile cycle on every new commit, webhook, schedule tick and gain of
+ * leadership. Only the leader acts; every replica observes and serves the latest report.
+ */
+export async function startAgent(
+  config: AgentConfig,
+  deps: { docker: Docker; log: Logger },
+): Promise<RunningAgent> {
+  const log = deps.log.child({ cluster: config.cluster, agent: config.agentId });
+  const [apiToken, webhookSecret] = await Promise.all([
+    readSecretFile(config.apiTokenFile),
+    readSecretFile(config.webhookSecretFile),
+  ]);
+  const etcd = createEtcdClient({ hosts: config.etcdHosts });
+  const pause = await watchPause(etcd, config.cluster, log);
+  const election = new LeaderElection({
+    etcd,
+    cluster: config.cluster,
+    id: config.agentId,
+    ttlSeconds: config.leaderTtlSeconds,
+    log,
+  });
+  const journal = new Journal({ etcd, cluster: config.cluster, holder: config.agentId });
+  const store = new EtcdReportStore(etcd, config.cluster);
+  const metrics = createMetrics();
+
+  await mkdir(config.workDir, { recursive: true });
+  const source: Source =
+    config.source.kind === 'folder'
+      ? new FolderSource({ path: config.source.path, log })
+      : new GitSource({
+          url: config.source.url,
+          branch: config.source.branch,
+          path: config.source.path === '.' ? '' : config.source.path,
+          workDir: `${config.workDir}/repo`,
+          pollIntervalMs: config.pollIntervalSeconds * 1000,
+          log,
+        });
+
+  const backends = [
+    bindBackend(swarmBackend, {
+      docker: deps.docker,
+      images: config.images,
+      cluster: config.cluster,
+      onProgress: (line: string) => log.info({ backend: 'swarm', progress: line }, 'progress'),
+    }),
+  ];
+
+  const cycle = createCycle({
+    cluster: config.cluster,
+    agentId: config.agentId,
+    source,
+    parse: (files) =>
+      parseManifestSetFromFiles(files, {
+        root: config.source.kind === 'git' ? config.source.url : config.source.path,
+      }),
+    backends,
+    gate: new Gate({ pause: () => pause.current() }),
+    pause: () => pause.current(),
+    journal,
+    leader: election,
+    health: async () => {
+      const set = cycle.lastGood()?.set;
+      if (!set) return [];
+      const status = await readClusterStatus(deps.docker, set.cluster, {
+        haproxy: { host: haproxyServiceName(config.cluster), port: PORTS.haproxyStats },
+      });
+      const reason = unhealthyReason(set.cluster, status);
+      return reason ? [reason] : [];
+    },
+    store,
+    metrics,
+    log,
+  });
+
+  const run = (trigger: string): void => {
+    cycle.run(trigger).catch((err: unknown) => log.error({ err, trigger }, 'cycle failed'));
+  };
+
+  election.onChange((leader) => {
+    metrics.leader.set(leader ? 1 : 0);
+    log.info({ leader }, leader ? 'became leader' : 'not leader');
+    if (leader) {
+      stampPause(etcd, config.cluster).catch((err: unknown) =>
+        log.warn({ err }, 'stamp pause failed'),
+      );
+      run('leadership');
+    }
+  });
+  pause.onChange((p) => {
+    metrics.paused.set(p ? 1 : 0);
+    // A resume should act at once, not at the next tick.
+    if (!p) run('resume');
+  });
+  source.onChange(() => run('commit'));
+
+  const schedule = new Schedule({ log });
+  schedule.cycle(cycleCron(config.pollIntervalSeconds), () =>
+    cycle.run('schedule').then(() => undefined),
+  );
+
+  const app = buildServer({
+    log,
+    apiToken,
+    webhookSecret,
+    reports: store,
+    metrics: metrics.registry,
+    trigger: run,
+    pauseControl: etcdPauseControl(etcd, config.cluster),
+    isLeader: () => election.isLeader(),
+  });
+  const url = await startServer(app, { host: config.apiHost, port: config.apiPort });
+  await election.start();
+  log.info({ url, source: config.source.kind }, 'agent started');
+  run('start');
+
+  return {
+    url,
+    async close() {
+      schedule.stop();
+      await app.close();
+      // Resigning hands leadership over at once instead of after the lease's TTL.
+      await election.stop();
+      await source.close();
+      await pause.close();
+      etcd.close();
+    },
+  };
+}

@@ -1,0 +1,81 @@
+import { describePause } from '../gate/gate.js';
+import type { DriftReport } from './model.js';
+
+/** Formats a value for one table cell: short, one line. */
+export function cell(value: unknown, max = 40): string {
+  const s = value === undefined ? '-' : typeof value === 'string' ? value : JSON.stringify(value);
+  const line = (s ?? '-').replace(/\s+/g, ' ');
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+}
+
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]): string =>
+    r
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+/** The drift report as `pgmesh drift` prints it. */
+export function renderText(report: DriftReport): string {
+  const out: string[] = [];
+  out.push(
+    `cluster ${report.cluster}  status ${report.status.toUpperCase()}  report #${report.seq}`,
+    `revision ${report.source.revision ?? '-'}  acted on ${report.source.actedOn ?? '-'}` +
+      `  (${report.source.kind}${report.source.ref ? ` ${report.source.ref}` : ''})`,
+    `at ${report.finishedAt}  took ${report.durationMs} ms  by ${report.agent}${report.leader ? ' (leader)' : ' (observer)'}`,
+  );
+  if (report.paused) out.push(`PAUSED: ${describePause(report.paused)}`);
+  if (!report.validation.ok) {
+    out.push('', 'manifest set REJECTED (nothing applied):');
+    out.push(
+      table(
+        ['FILE', 'FIELD', 'REASON'],
+        report.validation.problems.map((p) => [p.file, p.field || '(document)', p.reason]),
+      ),
+    );
+  }
+  const rows: string[][] = [];
+  for (const b of report.backends) {
+    if (b.items.length === 0) rows.push([b.backend, '-', b.state, '', '', '', b.error ?? '']);
+    for (const item of b.items) {
+      const diffs = item.differences.length ? item.differences : [undefined];
+      for (const d of diffs) {
+        rows.push([
+          b.backend,
+          item.resource,
+          item.state,
+          d?.field ?? '',
+          d ? cell(d.desired) : '',
+          d ? cell(d.live) : '',
+          item.reason ?? '',
+        ]);
+      }
+    }
+  }
+  out.push('', table(['BACKEND', 'RESOURCE', 'STATE', 'FIELD', 'DESIRED', 'LIVE', 'REASON'], rows));
+  const actions = report.backends.flatMap((b) => b.actions);
+  if (actions.length > 0) {
+    out.push('', 'actions:');
+    out.push(
+      table(
+        ['RESULT', 'BACKEND', 'ACTION', 'MS', 'REASON'],
+        actions.map((a) => [
+          a.result,
+          a.backend,
+          a.summary,
+          a.ms?.toString() ?? '',
+          a.reason ?? '',
+        ]),
+      ),
+    );
+  }
+  out.push(
+    '',
+    `steps: ${report.steps.map((s) => `${s.step} ${s.ms} ms${s.ok ? '' : ' (failed)'}`).join(', ')}`,
+  );
+  for (const e of report.errors) out.push(`error: ${e}`);
+  return out.join('\n') + '\n';
+}
