@@ -156,6 +156,9 @@ describe('idempotence and targeted changes', () => {
   });
 
   it('changing one member count plans and changes exactly that service', async () => {
+    // A manual apply from a folder is drift from the agent's Git repository: the operator
+    // pulls the pause first, so the agent does not revert it meanwhile.
+    expect((await runCli(['pause', '--reason', 'e2e: manual apply'])).code).toBe(0);
     const dir = await editedManifests((doc) =>
       doc.setIn(['spec', 'workerGroups', 0, 'members'], 3),
     );
@@ -180,6 +183,7 @@ describe('idempotence and targeted changes', () => {
     expect(back.code, back.stderr).toBe(0);
     const final = await serviceVersions();
     expect(Object.keys(final).filter((k) => final[k] !== after[k])).toEqual(['pgmesh-w1']);
+    expect((await runCli(['resume'])).code).toBe(0);
     await healthy();
   });
 });

@@ -181,6 +181,17 @@ describe('swarm plan', () => {
     ]);
   });
 
+  it('fewer agent replicas remove the extra agent services (they hold no data)', () => {
+    const two = manifest();
+    two.spec.agent = { ...two.spec.agent, replicas: 2 };
+    const live = liveFrom(renderSwarm(two, ctx()));
+    const plan = planSwarm(renderSwarm(manifest(), ctx()), live);
+    expect(plan.refusals).toEqual([]);
+    expect(plan.actions.map((a) => `${a.kind} ${a.name}`)).toEqual([
+      'remove-service pgmesh-agent-2',
+    ]);
+  });
+
   it('a group marked remove: true is removed, then its config', () => {
     const live = liveFrom(renderSwarm(manifest(), ctx()));
     const plan = planSwarm(

@@ -62,7 +62,14 @@ export function planSwarm(desired: DesiredSwarm, live: LiveSwarm): SwarmPlan {
   const toRemove = new Set(desired.groupsToRemove);
   for (const service of live.services) {
     if (wanted.has(service.name)) continue;
-    if (service.role === 'worker' && service.group && toRemove.has(service.group)) {
+    if (service.role === 'agent') {
+      // Agent replicas hold no data: fewer replicas in the manifest means fewer services.
+      actions.push({
+        kind: 'remove-service',
+        name: service.name,
+        reason: 'the manifest asks for fewer agent replicas',
+      });
+    } else if (service.role === 'worker' && service.group && toRemove.has(service.group)) {
       actions.push({
         kind: 'remove-service',
         name: service.name,
