@@ -84,16 +84,28 @@ export async function downCluster(
   options: { volumes: boolean; onProgress?: (line: string) => void },
 ): Promise<void> {
   const filters = { label: [`${LABEL_CLUSTER}=${cluster}`] };
-  for (const s of await docker.listServices({ filters })) {
+  const services = await docker.listServices({ filters });
+  for (const s of services) {
     options.onProgress?.(`remove service ${s.Spec?.Name}`);
     await docker.getService(s.ID).remove().catch(ignoreNotFound);
   }
+  // Task containers carry Swarm's labels, not the service's: wait for them by service
+  // name, exited ones too, since they keep their volumes busy until they are gone.
+  const names = services.map((s) => s.Spec?.Name ?? '').filter(Boolean);
   await waitFor(
     async () => {
-      const left = await docker.listContainers({ all: true, filters });
-      return left.length === 0 ? true : `${left.length} containers still stopping`;
+      let left = 0;
+      for (const name of names) {
+        left += (
+          await docker.listContainers({
+            all: true,
+            filters: { label: [`com.docker.swarm.service.name=${name}`] },
+          })
+        ).length;
+      }
+      return left === 0 ? true : `${left} containers still stopping`;
     },
-    { what: `containers of ${cluster} to stop`, timeoutMs: 120_000, intervalMs: 500 },
+    { what: `containers of ${cluster} to go away`, timeoutMs: 180_000, intervalMs: 500 },
   );
   for (const c of await docker.listConfigs({ filters })) {
     await docker.getConfig(c.ID).remove().catch(ignoreNotFound);
@@ -106,7 +118,18 @@ export async function downCluster(
     const { Volumes } = await docker.listVolumes({ filters });
     for (const v of Volumes ?? []) {
       options.onProgress?.(`remove volume ${v.Name}`);
-      await docker.getVolume(v.Name).remove().catch(ignoreNotFound);
+      await waitFor(
+        async () => {
+          try {
+            await docker.getVolume(v.Name).remove();
+            return true;
+          } catch (err) {
+            if ((err as { statusCode?: number }).statusCode === 404) return true;
+            return (err as Error).message;
+          }
+        },
+        { what: `volume ${v.Name} to be removed`, timeoutMs: 60_000, intervalMs: 500 },
+      );
     }
   }
   for (const n of await docker.listNetworks({ filters })) {
