@@ -1,3 +1,4 @@
+import { KINDS } from './kinds.js';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -65,7 +66,7 @@ describe('loadManifestSet: valid sets', () => {
     ]);
     expect(spec.haproxy.ports).toEqual({ readWrite: 5432, readOnly: 5433, stats: 8404 });
     expect(spec.pgbouncer.poolMode).toBe('transaction');
-    expect(set.documents).toHaveLength(1);
+    expect(set.documents.filter((d) => d.manifest.kind === 'Cluster')).toHaveLength(1);
     expect(set.documents[0]).toMatchObject({ file: 'cluster.yaml', index: 0 });
     expect(set.digest).toMatch(/^[0-9a-f]{64}$/);
   });
@@ -331,7 +332,8 @@ describe('loadManifestSet: invalid sets name the file and the field', () => {
       'x.yaml': 'apiVersion: pgmesh.io/v1\nkind: Widget\n---\nkind: Cluster\n---\n- a\n- b\n---\napiVersion: pgmesh.io/v2\nkind: Cluster\n',
     });
     expect(problems).toEqual([
-      { file: 'x.yaml', field: '/kind', reason: 'document 1: unknown kind "Widget"; known kinds: Cluster' },
+      { file: 'x.yaml', field: '/kind', reason: `document 1: unknown kind "Widget"; known kinds: ${KINDS.map((k) => k.kind).join(', ')}`,
+      },
       { file: 'x.yaml', field: '/apiVersion', reason: 'document 2: required field "apiVersion" is missing; use "pgmesh.io/v1"' },
       { file: 'x.yaml', field: '', reason: expect.stringContaining('document 3: a manifest must be a mapping') },
       { file: 'x.yaml', field: '/apiVersion', reason: expect.stringContaining('document 4: unsupported apiVersion "pgmesh.io/v2"') },

@@ -58,8 +58,73 @@ export interface ClusterManifest {
   spec: ClusterSpec;
 }
 
+/** A column of a DistributedTable or ReferenceTable: structured, never free SQL. */
+export interface ColumnSpec {
+  name: string;
+  /** One of the types the schema's pattern allows (e.g. `text`, `vector(384)`). */
+  type: string;
+  notNull: boolean;
+  defaultValue?: string;
+  defaultFunction?: 'now()' | 'gen_random_uuid()';
+}
+
+export interface DistributedTableManifest {
+  apiVersion: typeof API_VERSION;
+  kind: 'DistributedTable';
+  metadata: Metadata;
+  spec: {
+    schema: string;
+    table: string;
+    distributionColumn: string;
+    shardCount: number;
+    /** `table` (same schema) or `schema.table` of another DistributedTable. */
+    colocateWith?: string;
+    columns: ColumnSpec[];
+    primaryKey: string[];
+  };
+}
+
+export interface ReferenceTableManifest {
+  apiVersion: typeof API_VERSION;
+  kind: 'ReferenceTable';
+  metadata: Metadata;
+  spec: { schema: string; table: string; columns: ColumnSpec[]; primaryKey: string[] };
+}
+
+export type VectorOpclass = 'vector_cosine_ops' | 'vector_l2_ops' | 'vector_ip_ops';
+
+export interface VectorIndexManifest {
+  apiVersion: typeof API_VERSION;
+  kind: 'VectorIndex';
+  metadata: Metadata;
+  spec: {
+    schema: string;
+    table: string;
+    column: string;
+    method: 'hnsw';
+    opclass: VectorOpclass;
+    m: number;
+    efConstruction: number;
+  };
+}
+
+export type RolePreset = 'admin' | 'app' | 'readonly' | 'mcp';
+
+export interface RoleManifest {
+  apiVersion: typeof API_VERSION;
+  kind: 'Role';
+  metadata: Metadata;
+  /** `passwordSecret` names a Swarm secret; the password itself is never in a manifest. */
+  spec: { name: string; preset: RolePreset; passwordSecret: string };
+}
+
 /** Every manifest kind pgmesh knows; later kinds join this union. */
-export type Manifest = ClusterManifest;
+export type Manifest =
+  | ClusterManifest
+  | DistributedTableManifest
+  | ReferenceTableManifest
+  | VectorIndexManifest
+  | RoleManifest;
 
 /** A loaded, validated, frozen manifest set with where each document came from. */
 export interface ManifestSet {

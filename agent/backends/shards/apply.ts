@@ -1,0 +1,310 @@
+/**
+ * Performs one planned action on the coordinator, idempotently: a step already done is a
+ * success. Everything goes through the engine's SQL API (agent/engine/*) with identifiers
+ * quoted and values as parameters; passwords are read from secret files at the moment of
+ * use, sent as SCRAM verifiers or parameters, and never logged.
+ */
+import type { ClientBase } from 'pg';
+import { ApplyFailedError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import { installEngine } from '../../engine/install.js';
+import { moveShard, resumeMove } from '../../engine/move-shard.js';
+import { readSecret, readSecretPath, ROLE_COMMENT_PREFIX } from './observe.js';
+import { describeShardsAction } from './plan.js';
+import { scramVerifier } from './scram.js';
+import pg from 'pg';
+import { createTableSql, dropIndexSql, fillTemplate, ident, qualifiedIdent } from './sql.js';
+import type { ShardsAction, ShardsContext, ShardsProgress } from './types.js';
+
+export async function applyShardsAction(
+  action: ShardsAction,
+  ctx: ShardsContext,
+  log: Logger,
+): Promise<void> {
+  const resource = describeShardsAction(action);
+  log.info({ backend: 'shards', action: action.kind }, 'apply');
+  const session = await ctx.connect();
+  try {
+    await run(action, session.client, ctx, log);
+  } catch (err) {
+    log.error(
+      { backend: 'shards', action: action.kind, err: (err as Error).message },
+      'apply failed',
+    );
+    throw new ApplyFailedError(`${resource}: ${(err as Error).message}`, { cause: err });
+  } finally {
+    await session.release();
+  }
+}
+
+async function run(a: ShardsAction, c: ClientBase, ctx: ShardsContext, log: Logger): Promise<void> {
+  switch (a.kind) {
+    case 'install-engine':
+      await installEngine(c);
+      return;
+    case 'register-group':
+    case 'update-group': {
+      const password = ctx.workerPasswordFile ? await readSecretFile(ctx.workerPasswordFile) : null;
+      await c.query('SELECT pgmesh.add_worker_group($1, $2::text[], $3, $4, $5, $6)', [
+        a.group,
+        a.hosts,
+        a.port,
+        a.dbname,
+        ctx.workerUser ?? null,
+        password,
+      ]);
+      return;
+    }
+    case 'drain-group':
+      await c.query('SELECT pgmesh.drain_worker_group($1)', [a.group]);
+      return;
+    case 'remove-group':
+      await c.query('SELECT pgmesh.remove_worker_group($1)', [a.group]);
+      return;
+    case 'create-distributed-table': {
+      const t = a.table;
+      const done = await c.query(
+        'SELECT 1 FROM pgmesh.distributed_tables WHERE relid = to_regclass($1)',
+        [qualifiedIdent(t.name)],
+      );
+      if (done.rowCount) return;
+      await c.query(`CREATE SCHEMA IF NOT EXISTS ${ident(t.schema)}`);
+      await c.query(createTableSql(t));
+      await c.query('SELECT pgmesh.create_distributed_table($1::regclass, $2, $3, $4::regclass)', [
+        qualifiedIdent(t.name),
+        t.distributionColumn,
+        t.shardCount,
+        t.colocateWith ? qualifiedIdent(t.colocateWith) : null,
+      ]);
+      return;
+    }
+    case 'create-reference-table': {
+      const t = a.table;
+      const done = await c.query(
+        'SELECT 1 FROM pgmesh.reference_tables WHERE relid = to_regclass($1)',
+        [qualifiedIdent(t.name)],
+      );
+      if (done.rowCount) return;
+      await c.query(`CREATE SCHEMA IF NOT EXISTS ${ident(t.schema)}`);
+      await c.query(createTableSql(t));
+      await c.query('SELECT pgmesh.create_reference_table($1::regclass)', [qualifiedIdent(t.name)]);
+      return;
+    }
+    case 'build-index':
+      await buildIndex(a, c, ctx, log);
+      return;
+    case 'resume-move':
+    case 'move-shard':
+      await move(a, c, ctx, log);
+      return;
+    case 'ensure-role':
+      await ensureRole(a, c, ctx);
+      return;
+  }
+}
+
+async function readSecretFile(file: string): Promise<string> {
+  const value = await readSecretPath(file);
+  if (value === null) throw new Error(`cannot read the secret file ${file}`);
+  return value;
+}
+
+/**
+ * Per shard, on the shard's worker group (through the engine's dblink runner): drop
+ * INVALID leftovers, build the new index CONCURRENTLY (no lock that blocks reads or
+ * writes), then drop the replaced ones CONCURRENTLY. Finally the engine's remembered
+ * command is made the new one, so shards that moves create later get it too.
+ */
+async function buildIndex(
+  a: Extract<ShardsAction, { kind: 'build-index' }>,
+  c: ClientBase,
+  ctx: ShardsContext,
+  log: Logger,
+): Promise<void> {
+  const table = qualifiedIdent(a.index.table);
+  const { rows: shards } = await c.query<{ group_name: string; shard_table: string }>(
+    'SELECT group_name, shard_table FROM pgmesh.shards WHERE relid = $1::regclass ORDER BY remainder',
+    [table],
+  );
+  const steps =
+    a.shards.length > 0
+      ? a.shards
+      : shards.map((s) => ({
+          shardTable: s.shard_table,
+          dropBefore: [],
+          build: true,
+          dropAfter: [],
+        }));
+  const resource = `${a.index.table}.${a.index.column}`;
+  let done = 0;
+  for (const step of steps) {
+    const shard = shards.find((s) => s.shard_table === step.shardTable);
+    if (!shard) continue; // moved or gone since the plan: the next cycle looks again
+    const exec = (sql: string) => c.query('SELECT pgmesh._exec($1, $2)', [shard.group_name, sql]);
+    for (const name of step.dropBefore) await exec(dropIndexSql(name));
+    if (step.build) await exec(fillTemplate(a.template, step.shardTable));
+    for (const name of step.dropAfter) await exec(dropIndexSql(name));
+    done++;
+    report(ctx, log, {
+      action: 'build-index',
+      resource,
+      step: step.shardTable,
+      done,
+      total: steps.length,
+    });
+  }
+  // Replace the remembered HNSW command(s) for this column by the new one.
+  await c.query('BEGIN');
+  try {
+    const { rows } = await c.query<{ seq: number; command: string }>(
+      'SELECT seq, command FROM pgmesh.shard_commands WHERE relid = $1::regclass ORDER BY seq',
+      [table],
+    );
+    const col = a.index.column;
+    const stale = rows.filter(
+      (r) =>
+        r.command !== a.template &&
+        (r.command.includes(`USING hnsw (${col} `) || r.command.includes(`USING hnsw ("${col}" `)),
+    );
+    if (stale.length > 0) {
+      await c.query(
+        'DELETE FROM pgmesh.shard_commands WHERE relid = $1::regclass AND seq = ANY($2)',
+        [table, stale.map((r) => r.seq)],
+      );
+    }
+    if (!rows.some((r) => r.command === a.template)) {
+      await c.query(
+        'INSERT INTO pgmesh.shard_commands (relid, command) VALUES ($1::regclass, $2)',
+        [table, a.template],
+      );
+    }
+    await c.query('COMMIT');
+  } catch (err) {
+    await c.query('ROLLBACK');
+    throw err;
+  }
+}
+
+async function move(
+  a: Extract<ShardsAction, { kind: 'resume-move' | 'move-shard' }>,
+  c: ClientBase,
+  ctx: ShardsContext,
+  log: Logger,
+): Promise<void> {
+  const now = ctx.now ?? Date.now;
+  const t0 = now();
+  const resource = `${a.table}/${a.remainder}`;
+  const options = {
+    pollMs: ctx.movePollMs ?? 200,
+    copyTimeoutMs: ctx.moveCopyTimeoutMs ?? 600_000,
+    onStep: (_id: number, state: string) => progress(state),
+  };
+  const base =
+    a.kind === 'move-shard'
+      ? { done: a.step - 1, total: a.steps, bytesDone: a.bytesBefore, bytesTotal: a.bytesTotal }
+      : { done: 0, total: 1 };
+  const progress = (step: string, finished = false): void => {
+    const p: ShardsProgress = { action: 'move-shard', resource, step, ...base };
+    if (finished) {
+      p.done = base.done + 1;
+      if (a.kind === 'move-shard') {
+        p.bytesDone = a.bytesBefore + a.bytes;
+        const rate = a.bytes / Math.max(1, now() - t0);
+        const left = a.bytesTotal - p.bytesDone;
+        p.etaMs = left > 0 && rate > 0 ? Math.round(left / rate) : 0;
+      }
+    }
+    report(ctx, log, p);
+  };
+  if (a.kind === 'resume-move') {
+    await resumeMove(c, a.moveId, options);
+    progress('moved', true);
+    return;
+  }
+  // Idempotent: a shard already on its target (an earlier attempt finished) is done.
+  const { rows } = await c.query<{ group_name: string }>(
+    'SELECT group_name FROM pgmesh.shards WHERE relid = $1::regclass AND remainder = $2',
+    [qualifiedIdent(a.table), a.remainder],
+  );
+  if (rows[0]?.group_name === a.target) {
+    progress('moved', true);
+    return;
+  }
+  progress('starting');
+  const result = await moveShard(c, qualifiedIdent(a.table), a.remainder, a.target, options);
+  log.info(
+    { backend: 'shards', move: result.moveId, copyMs: result.copyMs, pauseMs: result.pauseMs },
+    'shard move switched',
+  );
+  progress('moved', true);
+}
+
+function report(ctx: ShardsContext, log: Logger, p: ShardsProgress): void {
+  log.info({ backend: 'shards', ...p }, 'progress');
+  ctx.onProgress?.(p);
+}
+
+async function ensureRole(
+  a: Extract<ShardsAction, { kind: 'ensure-role' }>,
+  c: ClientBase,
+  ctx: ShardsContext,
+): Promise<void> {
+  const role = ident(a.role);
+  let verifier: string | null = null;
+  if (a.setPassword) {
+    const password = await readSecret(ctx, a.passwordSecret);
+    if (password === null)
+      throw new Error(`cannot read the secret ${a.passwordSecret} for role ${a.role}`);
+    verifier = scramVerifier(password);
+  }
+  await c.query('BEGIN');
+  try {
+    const exists = await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [a.role]);
+    if (!exists.rowCount) await c.query(`CREATE ROLE ${role} LOGIN`);
+    await c.query(`ALTER ROLE ${role} LOGIN ${a.createRole ? 'CREATEROLE' : 'NOCREATEROLE'}`);
+    // A verifier, not the password: the password itself never reaches the server.
+    if (verifier) await c.query(`ALTER ROLE ${role} PASSWORD ${escapeLiteral(verifier)}`);
+    await c.query(
+      `COMMENT ON ROLE ${role} IS ${escapeLiteral(ROLE_COMMENT_PREFIX + a.passwordSecret)}`,
+    );
+    for (const [schema, privileges] of Object.entries(a.schemaPrivileges)) {
+      await c.query(`REVOKE ALL ON SCHEMA ${ident(schema)} FROM ${role}`);
+      if (privileges.length)
+        await c.query(
+          `GRANT ${privileges.map(priv).join(', ')} ON SCHEMA ${ident(schema)} TO ${role}`,
+        );
+    }
+    for (const [table, privileges] of Object.entries(a.tablePrivileges)) {
+      await c.query(`REVOKE ALL ON TABLE ${qualifiedIdent(table)} FROM ${role}`);
+      if (privileges.length)
+        await c.query(
+          `GRANT ${privileges.map(priv).join(', ')} ON TABLE ${qualifiedIdent(table)} TO ${role}`,
+        );
+    }
+    await c.query('COMMIT');
+  } catch (err) {
+    await c.query('ROLLBACK');
+    throw err;
+  }
+}
+
+const PRIVILEGES = new Set([
+  'SELECT',
+  'INSERT',
+  'UPDATE',
+  'DELETE',
+  'TRUNCATE',
+  'REFERENCES',
+  'TRIGGER',
+  'USAGE',
+  'CREATE',
+]);
+
+function priv(p: string): string {
+  if (!PRIVILEGES.has(p)) throw new Error(`pgmesh: privilege ${p} is not allowed`);
+  return p;
+}
+
+function escapeLiteral(s: string): string {
+  return pg.escapeLiteral(s);
+}
