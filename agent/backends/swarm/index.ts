@@ -36,15 +36,26 @@ function risk(a: SwarmAction): PlannedAction['risk'] {
   return 'safe';
 }
 
-/** The same step of the same desired state always gets the same key (journal, retries). */
-function actionKey(a: SwarmAction): string {
+/**
+ * The idempotency key of a step: what it makes (the desired shape) from what it found
+ * (the live object's id and version, or the observation it was planned from when the
+ * object is absent). A new leader that retries the same step from the same live state
+ * gets the same key and skips it; a later drift of the same object (a hand-made scale
+ * reverted twice, a service deleted by hand) is a new live state and so a new step.
+ */
+function actionKey(a: SwarmAction, live: LiveSwarm): string {
+  const found =
+    a.kind === 'update-service' || a.kind === 'remove-service'
+      ? live.services.find((s) => s.name === a.name)
+      : undefined;
+  const from = found ? `${found.id}@${found.version}` : `absent@${live.observedAt}`;
   const payload =
     a.kind === 'update-service' || a.kind === 'create-service'
       ? JSON.stringify(a.service.shape)
       : a.kind === 'create-config'
         ? a.config.name
         : '';
-  return `swarm:${a.kind}:${a.name}:${sha256(payload).slice(0, 12)}`;
+  return `swarm:${a.kind}:${a.name}:${sha256(`${payload}\n${from}`).slice(0, 12)}`;
 }
 
 /** Pure: renders the desired Swarm state against the live nodes and plans the difference. */
@@ -58,7 +69,7 @@ export function planFromManifest(
   });
   const plan = planSwarm(rendered, live);
   const actions = plan.actions.map((a): SwarmPlannedAction => ({
-    key: actionKey(a),
+    key: actionKey(a, live),
     backend: 'swarm',
     summary: describeAction(a),
     risk: risk(a),

@@ -30,6 +30,7 @@ export async function observeSwarm(docker: Docker, cluster: string): Promise<Liv
   ]);
   const networkNames = new Map(allNetworks.map((n) => [n.Id, n.Name]));
   return {
+    observedAt: new Date().toISOString(),
     networks: networks.map((n) => ({ id: n.Id, name: n.Name, labels: n.Labels ?? {} })),
     configs: configs.map((c) => ({
       id: c.ID,

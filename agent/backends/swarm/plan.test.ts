@@ -57,6 +57,7 @@ function ctx(nodes = oneNode): RenderContext {
 /** What observe() would read back after `desired` was applied. */
 function liveFrom(desired: DesiredSwarm, nodes = oneNode): LiveSwarm {
   return {
+    observedAt: '2026-11-28T10:00:00.000Z',
     networks: desired.networks.map((n, i) => ({ id: `net${i}`, name: n.name, labels: n.labels })),
     secrets: desired.secrets.map((s, i) => ({ id: `sec${i}`, name: s.name, labels: s.labels })),
     configs: desired.configs.map((c, i) => ({ id: `cfg${i}`, name: c.name, labels: c.labels })),
@@ -74,7 +75,14 @@ function liveFrom(desired: DesiredSwarm, nodes = oneNode): LiveSwarm {
   };
 }
 
-const empty: LiveSwarm = { networks: [], secrets: [], configs: [], services: [], nodes: oneNode };
+const empty: LiveSwarm = {
+  observedAt: '2026-11-28T10:00:00.000Z',
+  networks: [],
+  secrets: [],
+  configs: [],
+  services: [],
+  nodes: oneNode,
+};
 
 describe('swarm plan', () => {
   it('from empty creates network, secrets, configs, then services in dependency order', () => {
@@ -241,5 +249,20 @@ describe('swarm plan', () => {
     });
     expect(plan.drift.filter((d) => d.state === 'in-sync')).toHaveLength(7);
     expect(plan.actions[0]?.key).toMatch(/^swarm:update-service:pgmesh-w1:/);
+    // The same drift found again after it was reverted once is a new step, not a repeat.
+    const again = planFromManifest(
+      { manifest: m, images },
+      {
+        ...live,
+        services: live.services.map((s) =>
+          s.name === 'pgmesh-w1' ? { ...s, version: s.version + 2 } : s,
+        ),
+      },
+    );
+    expect(again.actions[0]?.key).not.toBe(plan.actions[0]?.key);
+    // ...while the same live state planned twice (a new leader retrying) gives the same key.
+    expect(planFromManifest({ manifest: m, images }, live).actions[0]?.key).toBe(
+      plan.actions[0]?.key,
+    );
   });
 });

@@ -107,6 +107,8 @@ export interface LiveService {
 }
 
 export interface LiveSwarm {
+  /** When this state was read (ISO time): part of the idempotency key of a create. */
+  observedAt: string;
   networks: Array<{ id: string; name: string; labels: Labels }>;
   configs: Array<{ id: string; name: string; labels: Labels }>;
   secrets: Array<{ id: string; name: string; labels: Labels }>;
