@@ -15,6 +15,8 @@ WORKDIR /opt/pgmesh
 COPY package.json package-lock.json ./
 COPY node_modules/ ./node_modules/
 COPY dist/ ./dist/
+# The engine's SQL, installed on the coordinators by the shards backend.
+COPY sql/ ./sql/
 
 ENV NODE_ENV=production
 # safe.directory '*' above: the manifests repository is bind-mounted from the host and

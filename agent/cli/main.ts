@@ -81,7 +81,7 @@ program
     const m = set.cluster;
     const images = await resolveImages(m, { onProgress: progress('build: ') });
     const docker = createDocker();
-    const actions = await applyCluster(m, images, {
+    const actions = await applyCluster(set, images, {
       docker,
       log,
       onProgress: progress('apply: '),
@@ -143,7 +143,7 @@ program
   .action(async (opts: { manifests?: string; output: string }) => {
     const set = await resolveSet(opts.manifests);
     const images = await resolveImages(set.cluster);
-    const plan = await planCluster(createDocker(), set.cluster, images);
+    const plan = await planCluster(createDocker(), set, images);
     if (opts.output === 'json') {
       json({
         commit: set.digest,
@@ -180,7 +180,7 @@ program
     const m = set.cluster;
     const images = await resolveImages(m, { onProgress: progress('build: ') });
     const docker = createDocker();
-    const actions = await applyCluster(m, images, {
+    const actions = await applyCluster(set, images, {
       docker,
       log,
       onProgress: progress('apply: '),

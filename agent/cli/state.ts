@@ -37,12 +37,12 @@ export function secretSink(m: ClusterManifest): (name: string, value: string) =>
   return async (name, value) => {
     const cluster = m.metadata.name;
     if (name === secretName(cluster, 'postgres-password')) await savePassword(m, value);
-    for (const kept of ['agent-token', 'webhook-secret'] as const) {
-      if (name === secretName(cluster, kept)) {
-        await mkdir(stateDir(cluster), { recursive: true, mode: 0o700 });
-        await writePrivate(join(stateDir(cluster), kept), value);
-      }
-    }
+    if (name === secretName(cluster, 'replication-password')) return;
+    // The agent's token and webhook secret, and the roles' passwords: what a user needs
+    // to call the API, configure a webhook, or log in as a role.
+    const file = name.startsWith(`${cluster}-`) ? name.slice(cluster.length + 1) : name;
+    await mkdir(stateDir(cluster), { recursive: true, mode: 0o700 });
+    await writePrivate(join(stateDir(cluster), file), value);
   };
 }
 

@@ -7,20 +7,21 @@ import {
   applySwarmAction,
   observeSwarm,
   planFromManifest,
+  swarmDesired,
   type SwarmPlannedAction,
 } from '../backends/swarm/index.js';
 import type { BackendPlan } from '../backends/types.js';
-import type { ClusterManifest } from '../manifests/types.js';
+import type { ClusterManifest, ManifestSet } from '../manifests/types.js';
 import type { ImageSet } from './render.js';
 import { readClusterStatus, unhealthyReason, type ClusterStatus } from './health.js';
 
 export async function planCluster(
   docker: Docker,
-  m: ClusterManifest,
+  set: ManifestSet,
   images: ImageSet,
 ): Promise<BackendPlan<SwarmPlannedAction>> {
-  const live = await observeSwarm(docker, m.metadata.name);
-  return planFromManifest({ manifest: m, images }, live);
+  const live = await observeSwarm(docker, set.cluster.metadata.name);
+  return planFromManifest(swarmDesired(set, images), live);
 }
 
 export interface ApplyOptions {
@@ -33,11 +34,11 @@ export interface ApplyOptions {
 
 /** Plans and applies the Swarm side; a refusal anywhere means nothing is applied. */
 export async function applyCluster(
-  m: ClusterManifest,
+  set: ManifestSet,
   images: ImageSet,
   options: ApplyOptions,
 ): Promise<SwarmPlannedAction[]> {
-  const plan = await planCluster(options.docker, m, images);
+  const plan = await planCluster(options.docker, set, images);
   if (plan.refusals.length > 0) {
     throw new RemovalRefusedError(
       `the plan is refused; nothing was applied:\n${plan.refusals.map((r) => `  ${r.resource}: ${r.reason}`).join('\n')}`,

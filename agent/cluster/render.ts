@@ -48,6 +48,11 @@ export interface RenderContext {
   images: ImageSet;
   /** The swarm's nodes: placement spreads members only when there are enough of them. */
   nodes: SwarmNode[];
+  /**
+   * Secrets that Role manifests name (`passwordSecret`): generated like the cluster's own
+   * and mounted into the agent, which sets the roles' passwords from them.
+   */
+  roleSecrets?: string[];
 }
 
 export function sha256(text: string): string {
@@ -218,6 +223,8 @@ export function agentEnv(m: ClusterManifest, images: ImageSet, index: number): s
   return [
     `PGMESH_CLUSTER=${m.metadata.name}`,
     `PGMESH_AGENT_ID=agent-${index}`,
+    `PGMESH_COORDINATOR=${m.spec.coordinator.name}`,
+    `PGMESH_DATABASE=${m.spec.postgres.database}`,
     `PGMESH_ETCD_HOSTS=${etcdClientUrls(m.metadata.name, m.spec.etcd.members).join(',')}`,
     `PGMESH_GIT_URL=${a.repository.url || `file://${AGENT_REPOSITORY_MOUNT}`}`,
     `PGMESH_GIT_BRANCH=${a.repository.branch}`,
@@ -262,6 +269,9 @@ function renderAgents(m: ClusterManifest, ctx: RenderContext): DesiredService[] 
     shape.secrets = [
       { name: secretName(cluster, 'agent-token'), target: 'agent-token' },
       { name: secretName(cluster, 'webhook-secret'), target: 'webhook-secret' },
+      // The engine's user mapping and the shards backend log in as the superuser.
+      { name: secretName(cluster, 'postgres-password'), target: 'postgres-password' },
+      ...(ctx.roleSecrets ?? []).map((name) => ({ name, target: name })),
     ];
     shape.ports = [
       { target: PORTS.agentApi, published: a.port + i, protocol: 'tcp', mode: 'host' },
@@ -290,13 +300,20 @@ export function renderSwarm(m: ClusterManifest, ctx: RenderContext): DesiredSwar
   return {
     cluster,
     networks: [{ name: networkName(cluster), labels: baseLabels(cluster) }],
-    secrets: (
-      ['postgres-password', 'replication-password', 'agent-token', 'webhook-secret'] as const
-    ).map((s) => ({
-      name: secretName(cluster, s),
-      labels: { ...baseLabels(cluster), [LABEL_LOGICAL]: s },
-      generate: { bytes: 24 },
-    })),
+    secrets: [
+      ...(
+        ['postgres-password', 'replication-password', 'agent-token', 'webhook-secret'] as const
+      ).map((s) => ({
+        name: secretName(cluster, s),
+        labels: { ...baseLabels(cluster), [LABEL_LOGICAL]: s },
+        generate: { bytes: 24 },
+      })),
+      ...(ctx.roleSecrets ?? []).map((name) => ({
+        name,
+        labels: { ...baseLabels(cluster), [LABEL_LOGICAL]: `role:${name}` },
+        generate: { bytes: 24 },
+      })),
+    ],
     configs,
     services,
     groupsToRemove: m.spec.workerGroups.filter((g) => g.remove).map((g) => g.name),

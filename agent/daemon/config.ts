@@ -4,6 +4,9 @@ import type { ImageSet } from '../cluster/render.js';
 /** What one agent replica needs to know; `up` renders it into the service's environment. */
 export interface AgentConfig {
   cluster: string;
+  /** The coordinator group's name and the database: where the engine lives. */
+  coordinator: string;
+  database: string;
   agentId: string;
   etcdHosts: string[];
   /** A Git URL; or, for development, a local folder watched with chokidar. */
@@ -43,6 +46,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv): AgentConfig {
   const folder = env.PGMESH_MANIFESTS_DIR;
   return {
     cluster: required(env, 'PGMESH_CLUSTER'),
+    coordinator: env.PGMESH_COORDINATOR ?? 'coord',
+    database: env.PGMESH_DATABASE ?? 'pgmesh',
     agentId: env.PGMESH_AGENT_ID ?? env.HOSTNAME ?? 'agent',
     etcdHosts: required(env, 'PGMESH_ETCD_HOSTS').split(','),
     source: folder

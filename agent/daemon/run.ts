@@ -2,6 +2,8 @@ import { mkdir } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import type { Logger } from '../core/log.js';
 import { swarmBackend } from '../backends/swarm/index.js';
+import { shardsBackend } from '../backends/shards/index.js';
+import { swarmShardsContext } from './shards-context.js';
 import { readClusterStatus, unhealthyReason } from '../cluster/health.js';
 import { haproxyServiceName, PORTS } from '../cluster/names.js';
 import { createEtcdClient } from '../etcd/client.js';
@@ -74,7 +76,23 @@ export async function startAgent(
       cluster: config.cluster,
       onProgress: (line: string) => log.info({ backend: 'swarm', progress: line }, 'progress'),
     }),
+    bindBackend(
+      shardsBackend,
+      swarmShardsContext(
+        { cluster: config.cluster, coordinator: config.coordinator, database: config.database },
+        log,
+      ),
+    ),
   ];
+
+  async function clusterHealthy(): Promise<string | null> {
+    const set = cycle.lastGood()?.set;
+    if (!set) return 'no valid manifest set yet';
+    const status = await readClusterStatus(deps.docker, set.cluster, {
+      haproxy: { host: haproxyServiceName(config.cluster), port: PORTS.haproxyStats },
+    });
+    return unhealthyReason(set.cluster, status) ?? null;
+  }
 
   const cycle = createCycle({
     cluster: config.cluster,
@@ -85,17 +103,17 @@ export async function startAgent(
         root: config.source.kind === 'git' ? config.source.url : config.source.path,
       }),
     backends,
-    gate: new Gate({ pause: () => pause.current() }),
+    gate: new Gate({
+      pause: () => pause.current(),
+      // Data moves and removals start only on a healthy cluster: every group led, members
+      // streaming, HAProxy routing (the "healthy leaders" condition).
+      safety: { 'data-moving': [clusterHealthy], destructive: [clusterHealthy] },
+    }),
     pause: () => pause.current(),
     journal,
     leader: election,
     health: async () => {
-      const set = cycle.lastGood()?.set;
-      if (!set) return [];
-      const status = await readClusterStatus(deps.docker, set.cluster, {
-        haproxy: { host: haproxyServiceName(config.cluster), port: PORTS.haproxyStats },
-      });
-      const reason = unhealthyReason(set.cluster, status);
+      const reason = cycle.lastGood() ? await clusterHealthy() : null;
       return reason ? [reason] : [];
     },
     store,

@@ -123,7 +123,7 @@ async function readInputs(root: string, paths: string[]): Promise<InputFile[]> {
 const AGENT_FILES = ['Dockerfile', '.dockerignore', 'package.json', 'package-lock.json'];
 // dist/ holds the compiled schemas too (imported as JSON). Not manifests/: a manifest
 // change must not rebuild the agent, which reads them from Git.
-const AGENT_DIRS = ['dist'];
+const AGENT_DIRS = ['dist', 'sql'];
 
 async function agentInputPaths(repoRoot: string): Promise<string[]> {
   if (!(await exists(join(repoRoot, 'dist', 'agent', 'cli', 'main.js')))) {

@@ -24,6 +24,16 @@ export interface SwarmContext {
 export interface SwarmDesired {
   manifest: ClusterManifest;
   images: ImageSet;
+  /** Secrets named by Role manifests (generated, mounted into the agent). */
+  roleSecrets: string[];
+}
+
+/** Pure: the Swarm-side inputs of a manifest set. */
+export function swarmDesired(set: ManifestSet, images: ImageSet): SwarmDesired {
+  const roleSecrets = set.documents.flatMap((d) =>
+    d.manifest.kind === 'Role' ? [d.manifest.spec.passwordSecret] : [],
+  );
+  return { manifest: set.cluster, images, roleSecrets: [...new Set(roleSecrets)].sort() };
 }
 
 export interface SwarmPlannedAction extends PlannedAction {
@@ -66,6 +76,7 @@ export function planFromManifest(
   const rendered: DesiredSwarm = renderSwarm(desired.manifest, {
     images: desired.images,
     nodes: live.nodes,
+    roleSecrets: desired.roleSecrets,
   });
   const plan = planSwarm(rendered, live);
   const actions = plan.actions.map((a): SwarmPlannedAction => ({
@@ -128,7 +139,7 @@ export function planFromManifest(
 export const swarmBackend: Backend<SwarmContext, SwarmDesired, LiveSwarm, SwarmPlannedAction> = {
   name: 'swarm',
   desired(set: ManifestSet, ctx: SwarmContext): SwarmDesired {
-    return { manifest: set.cluster, images: ctx.images };
+    return swarmDesired(set, ctx.images);
   },
   observe(ctx: SwarmContext): Promise<LiveSwarm> {
     return observeSwarm(ctx.docker, ctx.cluster);

@@ -200,6 +200,16 @@ describe('swarm plan', () => {
     ]);
   });
 
+  it('secrets named by Role manifests are generated and mounted into the agent only', () => {
+    const desired = renderSwarm(manifest(), { ...ctx(), roleSecrets: ['pgmesh-role-app'] });
+    expect(desired.secrets.map((s) => s.name)).toContain('pgmesh-role-app');
+    const agent = desired.services.find((s) => s.role === 'agent');
+    expect(agent?.shape.secrets.map((s) => s.name)).toContain('pgmesh-role-app');
+    for (const s of desired.services.filter((x) => x.role !== 'agent')) {
+      expect(s.shape.secrets.map((x) => x.name)).not.toContain('pgmesh-role-app');
+    }
+  });
+
   it('a group marked remove: true is removed, then its config', () => {
     const live = liveFrom(renderSwarm(manifest(), ctx()));
     const plan = planSwarm(
@@ -239,7 +249,7 @@ describe('swarm plan', () => {
     const w1 = live.services.find((s) => s.name === 'pgmesh-w1');
     if (!w1) throw new Error('no w1');
     w1.shape = { ...w1.shape, replicas: 5 };
-    const plan = planFromManifest({ manifest: m, images }, live);
+    const plan = planFromManifest({ manifest: m, images, roleSecrets: [] }, live);
     const item = plan.drift.find((d) => d.resource === 'service/pgmesh-w1');
     expect(item).toEqual({
       backend: 'swarm',
@@ -251,7 +261,7 @@ describe('swarm plan', () => {
     expect(plan.actions[0]?.key).toMatch(/^swarm:update-service:pgmesh-w1:/);
     // The same drift found again after it was reverted once is a new step, not a repeat.
     const again = planFromManifest(
-      { manifest: m, images },
+      { manifest: m, images, roleSecrets: [] },
       {
         ...live,
         services: live.services.map((s) =>
@@ -261,7 +271,7 @@ describe('swarm plan', () => {
     );
     expect(again.actions[0]?.key).not.toBe(plan.actions[0]?.key);
     // ...while the same live state planned twice (a new leader retrying) gives the same key.
-    expect(planFromManifest({ manifest: m, images }, live).actions[0]?.key).toBe(
+    expect(planFromManifest({ manifest: m, images, roleSecrets: [] }, live).actions[0]?.key).toBe(
       plan.actions[0]?.key,
     );
   });
