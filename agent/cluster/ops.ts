@@ -2,7 +2,7 @@ import type Docker from 'dockerode';
 import { RemovalRefusedError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { waitFor } from '../core/wait.js';
-import { LABEL_CLUSTER } from '../backends/swarm/types.js';
+import { LABEL_CLUSTER, LABEL_ROLE } from '../backends/swarm/types.js';
 import {
   applySwarmAction,
   observeSwarm,
@@ -85,28 +85,15 @@ export async function downCluster(
   options: { volumes: boolean; onProgress?: (line: string) => void },
 ): Promise<void> {
   const filters = { label: [`${LABEL_CLUSTER}=${cluster}`] };
-  const services = await docker.listServices({ filters });
-  for (const s of services) {
-    options.onProgress?.(`remove service ${s.Spec?.Name}`);
-    await docker.getService(s.ID).remove().catch(ignoreNotFound);
-  }
-  // Task containers carry Swarm's labels, not the service's: wait for them by service
-  // name, exited ones too, since they keep their volumes busy until they are gone.
-  const names = services.map((s) => s.Spec?.Name ?? '').filter(Boolean);
-  await waitFor(
-    async () => {
-      let left = 0;
-      for (const name of names) {
-        left += (
-          await docker.listContainers({
-            all: true,
-            filters: { label: [`com.docker.swarm.service.name=${name}`] },
-          })
-        ).length;
-      }
-      return left === 0 ? true : `${left} containers still stopping`;
-    },
-    { what: `containers of ${cluster} to go away`, timeoutMs: 180_000, intervalMs: 500 },
+  // The agent first, and gone, before anything else: a running agent would see the other
+  // services disappear as drift and create them again.
+  const all = await docker.listServices({ filters });
+  const isAgent = (s: Docker.Service): boolean => s.Spec?.Labels?.[LABEL_ROLE] === 'agent';
+  await removeServices(docker, all.filter(isAgent), options.onProgress);
+  await removeServices(
+    docker,
+    all.filter((s) => !isAgent(s)),
+    options.onProgress,
   );
   for (const c of await docker.listConfigs({ filters })) {
     await docker.getConfig(c.ID).remove().catch(ignoreNotFound);
@@ -148,6 +135,36 @@ export async function downCluster(
       { what: `network ${n.Name} to be removed`, timeoutMs: 60_000, intervalMs: 500 },
     );
   }
+}
+
+/** Removes services and waits until their task containers, exited ones too, are gone. */
+async function removeServices(
+  docker: Docker,
+  services: Docker.Service[],
+  onProgress?: (line: string) => void,
+): Promise<void> {
+  for (const s of services) {
+    onProgress?.(`remove service ${s.Spec?.Name}`);
+    await docker.getService(s.ID).remove().catch(ignoreNotFound);
+  }
+  // Task containers carry Swarm's labels, not the service's: wait for them by service
+  // name, since they keep their volumes busy until they are gone.
+  const names = services.map((s) => s.Spec?.Name ?? '').filter(Boolean);
+  await waitFor(
+    async () => {
+      let left = 0;
+      for (const name of names) {
+        left += (
+          await docker.listContainers({
+            all: true,
+            filters: { label: [`com.docker.swarm.service.name=${name}`] },
+          })
+        ).length;
+      }
+      return left === 0 ? true : `${left} containers still stopping`;
+    },
+    { what: "the removed services' containers to go away", timeoutMs: 180_000, intervalMs: 500 },
+  );
 }
 
 function ignoreNotFound(err: unknown): void {
