@@ -2,8 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import type { Logger } from '../core/log.js';
 import { swarmBackend } from '../backends/swarm/index.js';
-import { shardsBackend } from '../backends/shards/index.js';
-import { swarmShardsContext } from './shards-context.js';
+import { agentShardsBackend, MemberAddresses, swarmShardsContext } from './shards-context.js';
 import { readClusterStatus, unhealthyReason } from '../cluster/health.js';
 import { haproxyServiceName, PORTS } from '../cluster/names.js';
 import { createEtcdClient } from '../etcd/client.js';
@@ -69,6 +68,7 @@ export async function startAgent(
           log,
         });
 
+  const addresses = new MemberAddresses(deps.docker, config.cluster);
   const backends = [
     bindBackend(swarmBackend, {
       docker: deps.docker,
@@ -77,9 +77,10 @@ export async function startAgent(
       onProgress: (line: string) => log.info({ backend: 'swarm', progress: line }, 'progress'),
     }),
     bindBackend(
-      shardsBackend,
+      agentShardsBackend(addresses),
       swarmShardsContext(
         { cluster: config.cluster, coordinator: config.coordinator, database: config.database },
+        addresses,
         log,
       ),
     ),
