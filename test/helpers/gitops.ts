@@ -2,7 +2,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
-import { parseDocument } from 'yaml';
+import { parseAllDocuments, parseDocument, type Document } from 'yaml';
 import { callAgent } from '../../agent/cli/agent-api.js';
 import { localRepositoryPath, etcdServiceName } from '../../agent/cluster/names.js';
 import { execInService } from '../../agent/docker/client.js';
@@ -36,6 +36,15 @@ export class ManifestsClone {
     const doc = parseDocument(await readFile(file, 'utf8'));
     edit(doc);
     await writeFile(file, doc.toString());
+    return this.commitAndPush(message);
+  }
+
+  /** Edits every YAML document of `file` (e.g. memory.yaml), commits and pushes. */
+  async pushDocs(message: string, file: string, edit: (docs: Document[]) => void): Promise<string> {
+    const path = join(this.dir, file);
+    const docs = parseAllDocuments(await readFile(path, 'utf8')) as Document[];
+    edit(docs);
+    await writeFile(path, docs.map((d) => d.toString()).join('---\n'));
     return this.commitAndPush(message);
   }
 

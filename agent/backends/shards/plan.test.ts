@@ -302,6 +302,18 @@ describe('planShards', () => {
     });
   });
 
+  it('keys a step by the live state it corrects: the same drift found again is a new step', () => {
+    const from = (hosts: string[]) =>
+      live({ groups: live().groups.map((g) => (g.name === 'w1' ? { ...g, hosts } : g)) });
+    const first = planShards(desired(), from(['old-a'])).actions[0];
+    const again = planShards(desired(), from(['old-b'])).actions[0];
+    const retry = planShards(desired(), from(['old-a'])).actions[0];
+    expect(first?.action.kind).toBe('update-group');
+    expect(again?.action.kind).toBe('update-group');
+    expect(again?.key).not.toBe(first?.key);
+    expect(retry?.key).toBe(first?.key);
+  });
+
   it('refuses a group registered in the engine but absent from the manifest', () => {
     const d = desired();
     d.groups.pop();

@@ -351,8 +351,19 @@ export function planShards(
   }
 
   const placementDigest = hash(live.shards.map((s) => [s.table, s.remainder, s.group]));
+  // What every other step was planned from: the live engine state, sizes left out. The
+  // same drift found again after it was corrected once is a new step, not a repeat.
+  const liveDigest = hash([
+    live.engineVersion,
+    live.groups,
+    live.tables,
+    live.indexes.map((i) => ({ ...i, bytes: undefined })),
+    live.shardCommands,
+    live.roles,
+    placementDigest,
+  ]);
   return {
-    actions: actions.map((a) => toPlanned(a, placementDigest)),
+    actions: actions.map((a) => toPlanned(a, placementDigest, liveDigest)),
     refusals,
     drift: drift.map((d): DriftItem => ({ backend: 'shards', ...d })),
   };
@@ -396,16 +407,21 @@ function resourceOf(a: ShardsAction): string {
 }
 
 /**
- * The key names the step and what it was planned from: the same plan gives the same key
- * (the journal runs it once); a move's key carries the placement it was planned from, so
- * moving the same shard again after a later change is a new step.
+ * The key names the step and what it was planned from: the same plan from the same live
+ * state gives the same key (the journal runs it once); a move's key carries the placement
+ * it was planned from, every other step the live state, so correcting the same drift
+ * again after a later change is a new step.
  */
-function toPlanned(a: ShardsAction, placementDigest: string): ShardsPlannedAction {
+function toPlanned(
+  a: ShardsAction,
+  placementDigest: string,
+  liveDigest: string,
+): ShardsPlannedAction {
   // A move's key leaves out its position in the plan (step/steps/bytes so far).
   const payload =
     a.kind === 'move-shard'
       ? [a.colocationId, a.table, a.remainder, a.source, a.target, placementDigest]
-      : a;
+      : [a, liveDigest];
   return {
     key: `shards:${a.kind}:${resourceOf(a)}:${hash(payload)}`,
     backend: 'shards',
