@@ -5,7 +5,13 @@ import { PgmeshError } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
 import { createDocker } from '../docker/client.js';
 import { loadManifestSet } from '../manifests/load.js';
-import { applyCluster, downCluster, planCluster, waitHealthy } from '../cluster/ops.js';
+import {
+  applyCluster,
+  downCluster,
+  planCluster,
+  releaseDownPause,
+  waitHealthy,
+} from '../cluster/ops.js';
 import { readClusterStatus } from '../cluster/health.js';
 import { groupServiceName } from '../cluster/names.js';
 import { info, json, out, progress } from './output.js';
@@ -95,6 +101,7 @@ program
       onProgress: progress('health: '),
     });
     await readPassword(docker, m);
+    if (await releaseDownPause(docker, m)) info('released the pause that `pgmesh down` left');
     out(renderStatus(m, status));
     out('');
     for (const line of connectionLines(m, pgpassPath(m.metadata.name))) out(line);

@@ -14,6 +14,10 @@ import type { BackendPlan } from '../backends/types.js';
 import type { ClusterManifest, ManifestSet } from '../manifests/types.js';
 import type { ImageSet } from './render.js';
 import { readClusterStatus, unhealthyReason, type ClusterStatus } from './health.js';
+import { execInService } from '../docker/client.js';
+import { pauseKey } from '../etcd/keys.js';
+import { parsePauseValue } from '../gate/pause.js';
+import { etcdServiceName } from './names.js';
 
 export async function planCluster(
   docker: Docker,
@@ -85,8 +89,10 @@ export async function downCluster(
   options: { volumes: boolean; onProgress?: (line: string) => void },
 ): Promise<void> {
   const filters = { label: [`${LABEL_CLUSTER}=${cluster}`] };
-  // The agent first, and gone, before anything else: a running agent would see the other
-  // services disappear as drift and create them again.
+  // The agents must stop acting before anything goes: a running replica sees removed
+  // services (another replica's included) as drift and creates them again. The pause
+  // holds them while they are removed first.
+  await pauseForDown(docker, cluster, options.onProgress);
   const all = await docker.listServices({ filters });
   const isAgent = (s: Docker.Service): boolean => s.Spec?.Labels?.[LABEL_ROLE] === 'agent';
   await removeServices(docker, all.filter(isAgent), options.onProgress);
@@ -135,6 +141,64 @@ export async function downCluster(
       { what: `network ${n.Name} to be removed`, timeoutMs: 60_000, intervalMs: 500 },
     );
   }
+}
+
+export const DOWN_PAUSE_BY = 'pgmesh down';
+
+/** Pulls the emergency pause through etcdctl in an etcd member, if one still runs. */
+async function pauseForDown(
+  docker: Docker,
+  cluster: string,
+  onProgress?: (line: string) => void,
+): Promise<void> {
+  const value = JSON.stringify({
+    by: DOWN_PAUSE_BY,
+    reason: 'the cluster is being removed',
+    since: new Date().toISOString(),
+  });
+  for (const svc of await docker.listServices({
+    filters: { label: [`${LABEL_CLUSTER}=${cluster}`, `${LABEL_ROLE}=etcd`] },
+  })) {
+    try {
+      const r = await execInService(docker, svc.Spec?.Name ?? '', [
+        'etcdctl',
+        '--endpoints=http://127.0.0.1:2379',
+        'put',
+        pauseKey(cluster),
+        value,
+      ]);
+      if (r.exitCode === 0) {
+        onProgress?.('paused the agent');
+        return;
+      }
+    } catch {
+      // try the next member
+    }
+  }
+}
+
+/**
+ * After `up`: a pause that `down` left (its etcd kept, without --volumes) is released;
+ * a pause anyone else pulled stays.
+ */
+export async function releaseDownPause(docker: Docker, m: ClusterManifest): Promise<boolean> {
+  const cluster = m.metadata.name;
+  const r = await execInService(docker, etcdServiceName(cluster, 1), [
+    'etcdctl',
+    '--endpoints=http://127.0.0.1:2379',
+    'get',
+    '--print-value-only',
+    pauseKey(cluster),
+  ]);
+  if (r.exitCode !== 0 || !r.stdout.trim()) return false;
+  if (parsePauseValue(r.stdout).by !== DOWN_PAUSE_BY) return false;
+  await execInService(docker, etcdServiceName(cluster, 1), [
+    'etcdctl',
+    '--endpoints=http://127.0.0.1:2379',
+    'del',
+    pauseKey(cluster),
+  ]);
+  return true;
 }
 
 /** Removes services and waits until their task containers, exited ones too, are gone. */
