@@ -139,6 +139,10 @@ describe('the reconcile cycle', () => {
     expect(r1.source).toMatchObject({ revision: 'c1', actedOn: 'c1' });
     expect(r1.status).toBe('in-sync'); // verify observed again after the action
     expect(r1.backends[0]?.actions[0]).toMatchObject({ result: 'applied' });
+    // The drift it found and put right stays in the report, as found.
+    expect(r1.backends[0]?.corrected?.map((i) => [i.resource, i.state])).toEqual([
+      ['service/w2', 'drifted'],
+    ]);
     expect(r1.steps.map((s) => s.step)).toEqual([
       'source',
       'validate',

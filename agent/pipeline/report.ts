@@ -36,10 +36,22 @@ export interface ReportInput {
 export function buildReport(input: ReportInput): DriftReport {
   const backends = input.plans.map((p) => {
     const after = input.replanned.find((r) => r.backend === p.backend) ?? p;
-    return backendReport(
+    const report = backendReport(
       after,
       input.records.filter((r) => r.backend === p.backend),
     );
+    // What this cycle found different and put right: verify's fresh plan says in sync, so
+    // without this the report would not show the drift at all (a hand-made scale, say).
+    if (after !== p && p.ok && after.ok) {
+      const nowInSync = new Set(
+        after.plan.drift.filter((i) => i.state === 'in-sync').map((i) => i.resource),
+      );
+      const corrected = p.plan.drift.filter(
+        (i) => i.state !== 'in-sync' && nowInSync.has(i.resource),
+      );
+      if (corrected.length) report.corrected = corrected;
+    }
+    return report;
   });
   const status = input.problems ? 'rejected' : worstOf(backends.map((b) => b.state));
   return scrubSecrets({

@@ -40,6 +40,8 @@ export interface BackendReport {
   items: DriftItem[];
   actions: ActionRecord[];
   refusals: Array<{ resource: string; reason: string }>;
+  /** Drift this cycle found and corrected (desired and live as found before acting). */
+  corrected?: DriftItem[];
   error?: string;
 }
 

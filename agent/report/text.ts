@@ -56,6 +56,21 @@ export function renderText(report: DriftReport): string {
     }
   }
   out.push('', table(['BACKEND', 'RESOURCE', 'STATE', 'FIELD', 'DESIRED', 'LIVE', 'REASON'], rows));
+  const corrected = report.backends.flatMap((b) =>
+    (b.corrected ?? []).flatMap((item) =>
+      item.differences.map((d) => [
+        b.backend,
+        item.resource,
+        d.field,
+        cell(d.live),
+        cell(d.desired),
+      ]),
+    ),
+  );
+  if (corrected.length > 0) {
+    out.push('', 'corrected this cycle:');
+    out.push(table(['BACKEND', 'RESOURCE', 'FIELD', 'FOUND', 'SET TO'], corrected));
+  }
   const actions = report.backends.flatMap((b) => b.actions);
   if (actions.length > 0) {
     out.push('', 'actions:');

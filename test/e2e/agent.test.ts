@@ -130,7 +130,7 @@ describe('GitOps: a pushed commit is converged', () => {
     });
     const reports = (await reportHistory(m)).filter((r) => r.seq > before);
     const drift = reports
-      .flatMap((r) => r.backends.flatMap((b) => b.items))
+      .flatMap((r) => r.backends.flatMap((b) => [...b.items, ...(b.corrected ?? [])]))
       .find((i) => i.resource === 'service/pgmesh-w2' && i.state !== 'in-sync');
     expect(drift?.differences).toContainEqual({ field: 'replicas', desired: 2, live: 3 });
   });
