@@ -161,11 +161,20 @@ describe('GitOps: a pushed commit is converged', () => {
       timeoutMs: 120_000,
       intervalMs: 500,
     });
-    const reports = (await reportHistory(m)).filter((r) => r.seq > before);
-    const drift = reports
-      .flatMap((r) => r.backends.flatMap((b) => [...b.items, ...(b.corrected ?? [])]))
-      .find((i) => i.resource === 'service/pgmesh-w2' && i.state !== 'in-sync');
-    expect(drift?.differences).toContainEqual({ field: 'replicas', desired: 2, live: 3 });
+    // The cycle that reverted it reports what it found once it has finished.
+    const drift = await waitFor(
+      async () => {
+        const reports = (await reportHistory(m)).filter((r) => r.seq > before);
+        return (
+          reports
+            .flatMap((r) => r.backends.flatMap((b) => [...b.items, ...(b.corrected ?? [])]))
+            .find((i) => i.resource === 'service/pgmesh-w2' && i.state !== 'in-sync') ??
+          'no report of the drift yet'
+        );
+      },
+      { what: 'a report of the hand-made scale', timeoutMs: 120_000 },
+    );
+    expect(drift.differences).toContainEqual({ field: 'replicas', desired: 2, live: 3 });
   });
 });
 
