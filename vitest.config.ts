@@ -29,6 +29,27 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        // High availability on a small cluster of its own (pgmtest-ha): the patroni
+        // backend's rolling restarts and fenced failover (npm run test:ha; docs/ha.md).
+        test: {
+          name: 'ha',
+          include: ['test/ha/**/*.test.ts'],
+          testTimeout: 900_000,
+          hookTimeout: 1_800_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        // Fault injection, many trials per fault (npm run test:chaos; docs/ha.md).
+        test: {
+          name: 'chaos',
+          include: ['test/chaos/**/*.test.ts'],
+          testTimeout: 3_600_000,
+          hookTimeout: 1_800_000,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

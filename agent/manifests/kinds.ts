@@ -7,12 +7,15 @@ import distributedTableSchema from '../../schemas/distributed-table.schema.json'
 import referenceTableSchema from '../../schemas/reference-table.schema.json' with { type: 'json' };
 import vectorIndexSchema from '../../schemas/vector-index.schema.json' with { type: 'json' };
 import roleSchema from '../../schemas/role.schema.json' with { type: 'json' };
+import patroniConfigSchema from '../../schemas/patroni-config.schema.json' with { type: 'json' };
+import { checkPatroniConfig } from '../backends/patroni/check.js';
 import { checkCluster } from './check-cluster.js';
 import type {
   ColumnSpec,
   DistributedTableManifest,
   Manifest,
   ReferenceTableManifest,
+  PatroniConfigManifest,
   RoleManifest,
   VectorIndexManifest,
 } from './types.js';
@@ -44,6 +47,7 @@ export const KINDS: readonly KindDefinition[] = [
   kind<ReferenceTableManifest>('ReferenceTable', referenceTableSchema, checkReferenceTable),
   kind<VectorIndexManifest>('VectorIndex', vectorIndexSchema, checkVectorIndex),
   kind<RoleManifest>('Role', roleSchema, checkRole),
+  kind<PatroniConfigManifest>('PatroniConfig', patroniConfigSchema, checkPatroniConfig),
 ];
 
 export function findKind(kind: string): KindDefinition | undefined {

@@ -118,13 +118,36 @@ export interface RoleManifest {
   spec: { name: string; preset: RolePreset; passwordSecret: string };
 }
 
+/** A PostgreSQL parameter value as a PatroniConfig may write it (see schemas/). */
+export type PatroniParameterValue = string | number | boolean;
+
+/**
+ * Patroni's dynamic configuration of one scope (Patroni's own field names). Only fields
+ * written in the manifest are managed; no defaults are filled in.
+ */
+export interface PatroniConfigManifest {
+  apiVersion: typeof API_VERSION;
+  kind: 'PatroniConfig';
+  metadata: Metadata;
+  spec: {
+    scope: string;
+    ttl?: number;
+    loop_wait?: number;
+    retry_timeout?: number;
+    synchronous_mode?: boolean;
+    maximum_lag_on_failover?: number;
+    postgresql?: { parameters?: Record<string, PatroniParameterValue> };
+  };
+}
+
 /** Every manifest kind pgmesh knows; later kinds join this union. */
 export type Manifest =
   | ClusterManifest
   | DistributedTableManifest
   | ReferenceTableManifest
   | VectorIndexManifest
-  | RoleManifest;
+  | RoleManifest
+  | PatroniConfigManifest;
 
 /** A loaded, validated, frozen manifest set with where each document came from. */
 export interface ManifestSet {

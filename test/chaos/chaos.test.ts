@@ -1,0 +1,73 @@
+/**
+ * The chaos suite: every fault, several times, with fenced failover on and off where it
+ * matters, against a small cluster of its own (`pgmtest-ha`). Writes its table to
+ * docs/ha.md with the command that made it.
+ *
+ *   npm run test:chaos                                  # 20 trials per fault and mode
+ *   PGMESH_CHAOS_TRIALS=3 npm run test:chaos            # fewer
+ *   PGMESH_CHAOS_SMOKE=1 npx vitest run --project chaos # the smoke: one trial per fault, fenced on
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deployHa, teardownHa, type HaCluster } from './ha-cluster.js';
+import { FAULTS, runTrial, type Fault, type TrialResult } from './trial.js';
+import { renderTable } from './table.js';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const SMOKE = process.env.PGMESH_CHAOS_SMOKE === '1';
+const TRIALS = SMOKE ? 1 : Number(process.env.PGMESH_CHAOS_TRIALS ?? 20);
+const ONLY = (process.env.PGMESH_CHAOS_FAULTS ?? '').split(',').filter(Boolean) as Fault[];
+/** Fencing only changes anything when a container dies. */
+const MODES: Record<Fault, boolean[]> = {
+  'kill-coord-primary': [true, false],
+  'kill-worker-primary': [true, false],
+  'kill-postgres': [true],
+  'stop-etcd-member': [true],
+  'cut-worker-primary': [true],
+};
+
+let h: HaCluster;
+const results: TrialResult[] = [];
+const say = (line: string): void => void process.stderr.write(`[chaos] ${line}\n`);
+
+beforeAll(async () => {
+  h = await deployHa(say);
+}, 900_000);
+
+afterAll(async () => {
+  if (results.length > 0) {
+    const command = SMOKE
+      ? 'PGMESH_CHAOS_SMOKE=1 npm run test:chaos'
+      : `PGMESH_CHAOS_TRIALS=${TRIALS}${ONLY.length ? ` PGMESH_CHAOS_FAULTS=${ONLY.join(',')}` : ''} npm run test:chaos`;
+    const table = renderTable(results, { command, date: new Date().toISOString() });
+    process.stderr.write(`${table}\n`);
+    const file = path.join(REPO, 'docs/ha.md');
+    const doc = await readFile(file, 'utf8').catch(() => '');
+    const begin = '<!-- chaos:begin -->';
+    const end = '<!-- chaos:end -->';
+    if (doc.includes(begin) && doc.includes(end) && process.env.PGMESH_CHAOS_WRITE_DOCS !== '0') {
+      const next = `${doc.slice(0, doc.indexOf(begin) + begin.length)}\n${table}\n${doc.slice(doc.indexOf(end))}`;
+      await writeFile(file, next);
+    }
+  }
+  if (h && process.env.PGMESH_HA_KEEP !== '1') await teardownHa(h.docker, h.m);
+}, 600_000);
+
+describe(`chaos: ${TRIALS} trial(s) per fault`, () => {
+  for (const fault of FAULTS.filter((f) => ONLY.length === 0 || ONLY.includes(f))) {
+    for (const fenced of SMOKE ? [true] : MODES[fault]) {
+      it(`${fault}, fenced failover ${fenced ? 'on' : 'off'}`, async () => {
+        for (let trial = 1; trial <= TRIALS; trial++) {
+          const r = await runTrial(h, fault, { fenced, trial, log: say });
+          results.push(r);
+          expect(r.maxPrimaries, 'two writable primaries in one group').toBeLessThanOrEqual(1);
+          expect(Number.isFinite(r.recoverySeconds), 'writes never resumed').toBe(true);
+          if (r.scope === h.m.spec.coordinator.name)
+            expect(r.lost, 'acknowledged rows lost').toBe(0);
+        }
+      }, 3_600_000);
+    }
+  }
+});

@@ -1,0 +1,260 @@
+/**
+ * A small cluster of its own for the HA tests (integration and chaos), deployed with the
+ * project's own code (agent/cluster/ops.ts) under the name `pgmtest-ha`, never `pgmesh`:
+ * 3 etcd, 2 coordinators (synchronous), one worker group of 2, HAProxy on 25432/25433/28404,
+ * no agent. Everything here talks to the cluster the way the host can: published ports,
+ * `docker exec`, and a writer container attached to the cluster's overlay network.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import {
+  dockerEtcdStore,
+  dockerHttp,
+  observePatroni,
+  type LiveScope,
+  type PatroniHttp,
+  type PatroniStore,
+} from '../../agent/backends/patroni/index.js';
+import { applyCluster, downCluster, waitHealthy } from '../../agent/cluster/ops.js';
+import { etcdServiceName, groupServiceName, networkName } from '../../agent/cluster/names.js';
+import type { ImageSet } from '../../agent/cluster/render.js';
+import { silentLogger } from '../../agent/core/log.js';
+import { waitFor } from '../../agent/core/wait.js';
+import { createDocker, execIn, serviceContainers, type Docker } from '../../agent/docker/client.js';
+import { parseManifestSetFromFiles } from '../../agent/manifests/load.js';
+import type { ClusterManifest, ManifestSet } from '../../agent/manifests/types.js';
+
+const run = promisify(execFile);
+
+export const HA_CLUSTER = process.env.PGMESH_HA_CLUSTER ?? 'pgmtest-ha';
+
+export function haClusterYaml(name = HA_CLUSTER): string {
+  return `apiVersion: pgmesh.io/v1
+kind: Cluster
+metadata:
+  name: ${name}
+spec:
+  etcd:
+    members: 3
+  coordinator:
+    name: coord
+    members: 2
+    synchronousMode: true
+  workerGroups:
+    - name: w1
+      members: 2
+      synchronousMode: false
+  haproxy:
+    ports:
+      readWrite: 25432
+      readOnly: 25433
+      stats: 28404
+  postgres:
+    maxConnections: 100
+    sharedBuffers: 32MB
+  agent:
+    replicas: 0
+`;
+}
+
+export function haSet(): ManifestSet {
+  return parseManifestSetFromFiles([{ path: 'cluster.yaml', content: haClusterYaml() }], {
+    root: HA_CLUSTER,
+  });
+}
+
+/** The hashed tag that `pgmesh/<name>:latest` points at now (a later rebuild cannot move it). */
+async function pinnedTag(docker: Docker, name: string): Promise<string> {
+  const latest = `pgmesh/${name}:latest`;
+  const info = await docker.getImage(latest).inspect();
+  return info.RepoTags?.find((t) => t.startsWith(`pgmesh/${name}:`) && t !== latest) ?? latest;
+}
+
+export async function haImages(docker: Docker): Promise<ImageSet> {
+  const [pgnode, etcd, haproxy] = await Promise.all(
+    ['pgnode', 'etcd', 'haproxy'].map((n) => pinnedTag(docker, n)),
+  );
+  return { pgnode: pgnode!, etcd: etcd!, haproxy: haproxy!, agent: 'unused:none' };
+}
+
+export interface HaCluster {
+  m: ClusterManifest;
+  docker: Docker;
+  store: PatroniStore;
+  http: PatroniHttp;
+  password: string;
+  images: ImageSet;
+}
+
+export function haTools(docker: Docker, m: ClusterManifest): Pick<HaCluster, 'store' | 'http'> {
+  const cluster = m.metadata.name;
+  return {
+    store: dockerEtcdStore(
+      docker,
+      Array.from({ length: m.spec.etcd.members }, (_, i) => etcdServiceName(cluster, i + 1)),
+    ),
+    http: dockerHttp(docker, [
+      groupServiceName(cluster, m.spec.coordinator.name),
+      ...m.spec.workerGroups.map((g) => groupServiceName(cluster, g.name)),
+    ]),
+  };
+}
+
+/** Removes what an earlier run left, deploys, waits until healthy. */
+export async function deployHa(onProgress?: (line: string) => void): Promise<HaCluster> {
+  const docker = createDocker();
+  const set = haSet();
+  const m = set.cluster;
+  if (process.env.PGMESH_HA_REUSE === '1') {
+    // For development runs: keep a cluster an earlier run left up (PGMESH_HA_KEEP=1).
+    const images = await haImages(docker);
+    const password = await readSecret(docker, m).catch(() => '');
+    if (password) {
+      await waitHealthy(docker, m, { timeoutMs: 300_000, onProgress });
+      return { m, docker, password, images, ...haTools(docker, m) };
+    }
+  }
+  await removeWriters(docker);
+  await downCluster(docker, m.metadata.name, { volumes: true });
+  const images = await haImages(docker);
+  let password = '';
+  await applyCluster(set, images, {
+    docker,
+    log: silentLogger(),
+    onProgress,
+    onSecretCreated: (name, value) => {
+      if (name.endsWith('-postgres-password')) password = value;
+    },
+    convergeTimeoutMs: 300_000,
+  });
+  await waitHealthy(docker, m, { timeoutMs: 600_000, onProgress });
+  if (process.env.PGMESH_HA_DNS_FIX !== '0') {
+    await shortDnsTimeouts(m);
+    await waitHealthy(docker, m, { timeoutMs: 600_000, onProgress });
+  }
+  return { m, docker, password, images, ...haTools(docker, m) };
+}
+
+/**
+ * Until the renderer sets it (docs/ha.md, "DNS timeouts"): a member cut off the network
+ * spends 10 s per failed lookup of an etcd name with the resolver's defaults (timeout 5 s,
+ * 2 attempts), which held a cut-off primary's Patroni past its retry_timeout and past the
+ * replica's promotion (two primaries for about 10 s, seen here). One attempt of 1 s
+ * keeps Patroni's loop inside its own timing. PGMESH_HA_DNS_FIX=0 measures without it.
+ */
+async function shortDnsTimeouts(m: ClusterManifest): Promise<void> {
+  for (const g of [m.spec.coordinator, ...m.spec.workerGroups]) {
+    await docker([
+      'service',
+      'update',
+      '--dns-option-add',
+      'timeout:1',
+      '--dns-option-add',
+      'attempts:1',
+      groupServiceName(m.metadata.name, g.name),
+    ]);
+  }
+}
+
+export async function teardownHa(docker: Docker, m: ClusterManifest): Promise<void> {
+  await removeWriters(docker);
+  await downCluster(docker, m.metadata.name, { volumes: true });
+}
+
+export async function scopeState(h: HaCluster, scope: string): Promise<LiveScope> {
+  const live = await observePatroni(h.store, [scope]);
+  return live.scopes[0]!;
+}
+
+/** The running container of a member (`<group>-<slot>`), on this node. */
+export async function memberContainer(
+  h: HaCluster,
+  scope: string,
+  member: string,
+): Promise<string> {
+  const slot = Number(member.slice(scope.length + 1));
+  const c = (await serviceContainers(h.docker, groupServiceName(h.m.metadata.name, scope))).find(
+    (x) => x.slot === slot && x.state === 'running',
+  );
+  if (!c) throw new Error(`no running container for ${member}`);
+  return c.id;
+}
+
+/** Waits until the scope has a leader and every member runs; returns the leader's name. */
+export async function waitScopeHealthy(
+  h: HaCluster,
+  scope: string,
+  timeoutMs = 300_000,
+): Promise<string> {
+  const want =
+    scope === h.m.spec.coordinator.name
+      ? h.m.spec.coordinator.members
+      : (h.m.spec.workerGroups.find((g) => g.name === scope)?.members ?? 0);
+  return waitFor(
+    async () => {
+      const s = await scopeState(h, scope);
+      const ok = s.members.filter((x) => ['running', 'streaming'].includes(x.state));
+      if (!s.leader) return 'no leader';
+      if (ok.length < want) return `${ok.length}/${want} members running`;
+      const behind = s.members.filter((x) => (x.lagBytes ?? 0) > 1024 * 1024);
+      if (behind.length > 0) return `${behind.map((x) => x.name).join(', ')} behind`;
+      // In synchronous mode only the sync standby may be promoted: a trial that starts
+      // before Patroni named one again measures the wait for that, not the fault.
+      const sync = s.config?.synchronous_mode === true && want > 1;
+      if (sync && !ok.some((x) => x.name === s.syncStandby && x.name !== s.leader)) {
+        return 'no synchronous standby yet';
+      }
+      // waitFor reads a string as "not yet": the leader travels in an object.
+      return { leader: s.leader };
+    },
+    { what: `scope ${scope} to be healthy`, timeoutMs, intervalMs: 1000 },
+  ).then((r) => r.leader);
+}
+
+/** psql as postgres over the local socket inside a member's container. */
+export async function psqlIn(
+  h: HaCluster,
+  containerId: string,
+  sql: string,
+  timeoutS = 5,
+): Promise<string> {
+  const r = await execIn(
+    h.docker,
+    containerId,
+    ['timeout', String(timeoutS), 'psql', '-XtAq', '-d', h.m.spec.postgres.database, '-c', sql],
+    { user: 'postgres' },
+  );
+  if (r.exitCode !== 0) throw new Error(`psql failed (${r.exitCode}): ${r.stderr.trim()}`);
+  return r.stdout.trim();
+}
+
+export async function docker(args: string[]): Promise<string> {
+  const { stdout } = await run('docker', args, { maxBuffer: 64 * 1024 * 1024 });
+  return stdout.trim();
+}
+
+export const WRITER_PREFIX = 'pgmtest-ha-writer';
+
+async function removeWriters(d: Docker): Promise<void> {
+  const list = await d.listContainers({ all: true, filters: { name: [WRITER_PREFIX] } });
+  await Promise.all(
+    list.map((c) =>
+      d
+        .getContainer(c.Id)
+        .remove({ force: true })
+        .catch(() => undefined),
+    ),
+  );
+}
+
+export { networkName };
+
+async function readSecret(d: Docker, m: ClusterManifest): Promise<string> {
+  const c = (
+    await serviceContainers(d, groupServiceName(m.metadata.name, m.spec.coordinator.name))
+  ).find((x) => x.state === 'running');
+  if (!c) throw new Error('no coordinator runs');
+  const r = await execIn(d, c.id, ['cat', '/run/secrets/postgres-password']);
+  if (r.exitCode !== 0) throw new Error('cannot read the password');
+  return r.stdout.trim();
+}

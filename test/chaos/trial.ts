@@ -1,0 +1,263 @@
+/**
+ * One fault-injection trial: start a writer, inject the fault, watch for two writable
+ * primaries in the group, measure the write gap, undo the fault, wait until the cluster is
+ * whole again, and count acknowledged rows that are missing.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { etcdServiceName, groupServiceName } from '../../agent/cluster/names.js';
+import { silentLogger } from '../../agent/core/log.js';
+import { waitFor } from '../../agent/core/wait.js';
+import { serviceContainers } from '../../agent/docker/client.js';
+import { FencedFailover, type FenceOutcome } from '../../agent/failover/index.js';
+import {
+  docker,
+  memberContainer,
+  networkName,
+  psqlIn,
+  scopeState,
+  waitScopeHealthy,
+  type HaCluster,
+} from './ha-cluster.js';
+import { measure, parseWriterLog, ROWS_TABLE, startWriter, type TrialNumbers } from './writer.js';
+
+const run = promisify(execFile);
+
+export type Fault =
+  | 'kill-coord-primary'
+  | 'kill-worker-primary'
+  | 'kill-postgres'
+  | 'stop-etcd-member'
+  | 'cut-worker-primary';
+
+export const FAULTS: readonly Fault[] = [
+  'kill-coord-primary',
+  'kill-worker-primary',
+  'kill-postgres',
+  'stop-etcd-member',
+  'cut-worker-primary',
+];
+
+export interface TrialResult extends TrialNumbers {
+  fault: Fault;
+  fenced: boolean;
+  scope: string;
+  /** Acknowledged rows not found afterwards. */
+  lost: number;
+  /** Most members of the group seen not in recovery at one sample. */
+  maxPrimaries: number;
+  fence: FenceOutcome | undefined;
+}
+
+function scopeOf(h: HaCluster, fault: Fault): string {
+  return fault === 'kill-worker-primary' || fault === 'cut-worker-primary'
+    ? (h.m.spec.workerGroups[0]?.name ?? 'w1')
+    : h.m.spec.coordinator.name;
+}
+
+/** Samples every member container of the group (local socket, so a cut-off one counts too). */
+function watchPrimaries(h: HaCluster, scope: string): { stop(): Promise<number> } {
+  let max = 0;
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const containers = await serviceContainers(
+        h.docker,
+        groupServiceName(h.m.metadata.name, scope),
+      ).catch(() => []);
+      const answers = await Promise.all(
+        containers
+          .filter((c) => c.state === 'running')
+          .map((c) => psqlIn(h, c.id, 'SELECT pg_is_in_recovery()', 2).catch(() => '')),
+      );
+      max = Math.max(max, answers.filter((a) => a === 'f').length);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      return max;
+    },
+  };
+}
+
+async function etcdLeaderService(h: HaCluster): Promise<string> {
+  const cluster = h.m.metadata.name;
+  for (let i = 1; i <= h.m.spec.etcd.members; i++) {
+    const svc = etcdServiceName(cluster, i);
+    const c = (await serviceContainers(h.docker, svc)).find((x) => x.state === 'running');
+    if (!c) continue;
+    const out = await docker([
+      'exec',
+      c.id,
+      'etcdctl',
+      '--endpoints=http://127.0.0.1:2379',
+      'endpoint',
+      'status',
+      '-w',
+      'json',
+    ]).catch(() => '');
+    const s = (
+      JSON.parse(out || '[]') as Array<{
+        Status?: { header?: { member_id?: number }; leader?: number };
+      }>
+    )[0];
+    if (s?.Status?.leader !== undefined && s.Status.leader === s.Status.header?.member_id)
+      return svc;
+  }
+  return etcdServiceName(cluster, 1);
+}
+
+/** Injects the fault; returns how to undo it (after the measurement). */
+async function inject(h: HaCluster, fault: Fault, scope: string): Promise<() => Promise<void>> {
+  const leader = (await scopeState(h, scope)).leader;
+  if (!leader) throw new Error(`${scope} has no leader before the fault`);
+  const container = await memberContainer(h, scope, leader);
+  switch (fault) {
+    case 'kill-coord-primary':
+    case 'kill-worker-primary':
+      await h.docker.getContainer(container).kill({ signal: 'SIGKILL' });
+      return async () => undefined;
+    case 'kill-postgres':
+      await docker([
+        'exec',
+        container,
+        'sh',
+        '-c',
+        'kill -9 $(head -1 /var/lib/pgmesh/pg/postmaster.pid)',
+      ]);
+      return async () => undefined;
+    case 'stop-etcd-member': {
+      const svc = await etcdLeaderService(h);
+      await docker(['service', 'scale', '-d', `${svc}=0`]);
+      return async () => {
+        await docker(['service', 'scale', '-d', `${svc}=1`]);
+      };
+    }
+    case 'cut-worker-primary':
+      try {
+        await docker(['network', 'disconnect', '-f', networkName(h.m.metadata.name), container]);
+      } catch {
+        // Where the engine refuses to detach a Swarm task, drop every packet that is not
+        // on the container's loopback, inside its network namespace: the same cut.
+        const pid = await docker(['inspect', '-f', '{{.State.Pid}}', container]);
+        await run('nsenter', [
+          '-t',
+          pid,
+          '-n',
+          'iptables',
+          '-I',
+          'INPUT',
+          '!',
+          '-i',
+          'lo',
+          '-j',
+          'DROP',
+        ]);
+        await run('nsenter', [
+          '-t',
+          pid,
+          '-n',
+          'iptables',
+          '-I',
+          'OUTPUT',
+          '!',
+          '-o',
+          'lo',
+          '-j',
+          'DROP',
+        ]);
+      }
+      // Swarm replaces the removed task; the member comes back on its volume (pg_rewind).
+      return async () => {
+        await h.docker
+          .getContainer(container)
+          .remove({ force: true })
+          .catch(() => undefined);
+      };
+  }
+}
+
+export interface TrialOptions {
+  fenced: boolean;
+  trial: number;
+  /** How long to wait for the first write after the fault (default 90 s). */
+  recoverTimeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+export async function runTrial(h: HaCluster, fault: Fault, o: TrialOptions): Promise<TrialResult> {
+  const scope = scopeOf(h, fault);
+  for (const s of [h.m.spec.coordinator.name, scope]) await waitScopeHealthy(h, s);
+  let fence: FenceOutcome | undefined;
+  const fencer = o.fenced
+    ? new FencedFailover({
+        docker: h.docker,
+        cluster: h.m.metadata.name,
+        store: h.store,
+        log: silentLogger(),
+        onOutcome: (_e, outcome) => {
+          if (outcome.decision.act || !fence) fence = outcome;
+        },
+      })
+    : undefined;
+  await fencer?.start();
+  const startId = (Date.now() % 1_000_000_000) * 1000;
+  const writer = await startWriter(h, scope, startId);
+  try {
+    await waitFor(async () => ((await writer.acked()) >= 10 ? true : 'warming up'), {
+      what: 'the writer to commit its first rows',
+      timeoutMs: 60_000,
+      intervalMs: 500,
+    });
+    const watcher = watchPrimaries(h, scope);
+    const faultAt = Date.now();
+    const undo = await inject(h, fault, scope);
+    o.log?.(`${fault} #${o.trial} (fenced ${o.fenced ? 'on' : 'off'}) injected`);
+    // Done when writes go through again: a row acknowledged at least 3 s after the fault
+    // and no failure after it (an attempt may hang for up to 5 s before it fails).
+    const deadline = Date.now() + (o.recoverTimeoutMs ?? 90_000);
+    while (Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 1000));
+      const current = parseWriterLog(await docker(['logs', writer.name]));
+      const lastAck = current.acks.at(-1);
+      const lastErr = current.errors.at(-1);
+      if (lastAck && lastAck.at > faultAt + 3000 && (!lastErr || lastAck.at > lastErr.at)) break;
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+    const log = await writer.stop();
+    const maxPrimaries = await watcher.stop();
+    const numbers: TrialNumbers = measure(log, faultAt);
+    // The fault's own undo (removing a cut-off container) is not part of the measurement.
+    await fencer?.stop();
+    await undo();
+    for (const s of [h.m.spec.coordinator.name, scope]) await waitScopeHealthy(h, s, 600_000);
+    const leader = (await scopeState(h, scope)).leader!;
+    const ids = await psqlIn(
+      h,
+      await memberContainer(h, scope, leader),
+      `SELECT id FROM ${ROWS_TABLE} WHERE id >= ${startId} AND id < ${startId + 100_000}`,
+      30,
+    );
+    const present = new Set(ids.split('\n').filter(Boolean).map(Number));
+    const lost = log.acks.filter((a) => !present.has(a.id)).length;
+    const result: TrialResult = {
+      fault,
+      fenced: o.fenced,
+      scope,
+      lost,
+      maxPrimaries,
+      fence,
+      ...numbers,
+    };
+    o.log?.(
+      `${fault} #${o.trial} fenced=${o.fenced}: next write after ${result.recoverySeconds.toFixed(1)} s, max gap ${result.maxGapSeconds.toFixed(1)} s, ${result.acked} acked, ${lost} lost, max primaries ${maxPrimaries}${fence ? `, fence: ${fence.decision.act ? `deleted=${fence.deleted} in ${fence.ms} ms` : fence.decision.reason}` : ''}`,
+    );
+    return result;
+  } finally {
+    await writer.stop().catch(() => undefined);
+    await fencer?.stop();
+  }
+}
