@@ -32,12 +32,13 @@ export async function psqlIn(containerId: string, db: string, sql: string): Prom
 
 /** The container of a group's current primary. */
 export async function primaryOf(cluster: string, group: string, db: string): Promise<string> {
-  return waitFor(
+  // waitFor reads a string as "not yet, because ...": the id travels in an object.
+  const found = await waitFor(
     async () => {
       for (const c of await serviceContainers(testDocker(), groupServiceName(cluster, group))) {
         if (c.state !== 'running') continue;
         try {
-          if ((await psqlIn(c.id, db, 'SELECT pg_is_in_recovery()')) === 'f') return c.id;
+          if ((await psqlIn(c.id, db, 'SELECT pg_is_in_recovery()')) === 'f') return { id: c.id };
         } catch {
           // starting or stopping
         }
@@ -46,6 +47,7 @@ export async function primaryOf(cluster: string, group: string, db: string): Pro
     },
     { what: `the primary of ${group}`, timeoutMs: 120_000, intervalMs: 500 },
   );
+  return found.id;
 }
 
 /** The namespaces whose memory_entries rows live on a worker group, read on the group. */
