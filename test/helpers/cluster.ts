@@ -1,4 +1,7 @@
-import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { simpleGit } from 'simple-git';
+import { localRepositoryPath } from '../../agent/cluster/names.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -41,12 +44,27 @@ export async function connect(
   return client;
 }
 
-/** A copy of the default manifests in a temp folder, edited by `edit` on the Cluster doc. */
+/**
+ * The manifests the cluster runs now: the tip of the agent's repository (other test files
+ * may have pushed to it, e.g. a third worker group), else the repository's manifests/.
+ */
+async function currentManifests(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'pgmesh-manifests-'));
+  const repo = localRepositoryPath('pgmesh');
+  if (existsSync(repo)) {
+    await simpleGit().clone(repo, dir);
+    await rm(join(dir, '.git'), { recursive: true, force: true });
+  } else {
+    await cp(MANIFESTS, dir, { recursive: true });
+  }
+  return dir;
+}
+
+/** A copy of the current manifests in a temp folder, edited by `edit` on the Cluster doc. */
 export async function editedManifests(
   edit: (doc: ReturnType<typeof parseDocument>) => void,
 ): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'pgmesh-manifests-'));
-  await cp(MANIFESTS, dir, { recursive: true });
+  const dir = await currentManifests();
   const file = join(dir, 'cluster.yaml');
   const doc = parseDocument(await readFile(file, 'utf8'));
   edit(doc);
@@ -54,10 +72,9 @@ export async function editedManifests(
   return dir;
 }
 
-/** A temp folder holding the default manifests plus one extra file. */
+/** A temp folder holding the current manifests plus one extra file. */
 export async function manifestsWith(file: string, content: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'pgmesh-manifests-'));
-  await cp(MANIFESTS, dir, { recursive: true });
+  const dir = await currentManifests();
   await writeFile(join(dir, file), content);
   return dir;
 }
