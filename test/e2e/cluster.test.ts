@@ -295,11 +295,23 @@ describe('self-healing', () => {
         },
       );
       await healthy(240_000);
-      const rw = await client('read-write');
-      await rw.query(
-        'CREATE TABLE IF NOT EXISTS e2e_writes (id bigserial PRIMARY KEY, marker text)',
+      // Healthy by Patroni and HAProxy; a write through :5432 succeeds again (a connection
+      // made in the instant HAProxy switches over may time out: a new one is tried).
+      await waitFor(
+        async () => {
+          const rw = await client('read-write');
+          await rw.query(
+            'CREATE TABLE IF NOT EXISTS e2e_writes (id bigserial PRIMARY KEY, marker text)',
+          );
+          await rw.query('INSERT INTO e2e_writes (marker) VALUES ($1)', [`after-kill-${service}`]);
+          return true;
+        },
+        {
+          what: `a write through :5432 after killing ${v.what}`,
+          timeoutMs: 60_000,
+          intervalMs: 500,
+        },
       );
-      await rw.query('INSERT INTO e2e_writes (marker) VALUES ($1)', [`after-kill-${service}`]);
     },
   );
 });
