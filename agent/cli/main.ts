@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { Command, Option } from 'commander';
 import { PgmeshError } from '../core/errors.js';
-import { createLogger } from '../core/log.js';
+import { createLogger, type Logger } from '../core/log.js';
 import { createDocker } from '../docker/client.js';
 import { loadManifestSet } from '../manifests/load.js';
 import {
@@ -45,6 +45,19 @@ const manifestsOption = (): Option =>
 
 const defaultManifests = (): string => join(repoRoot(), 'manifests');
 
+/** Images for the set (built or reused), then the Swarm side applied, with progress lines. */
+async function buildAndApply(set: ManifestSet, log: Logger) {
+  const images = await resolveImages(set.cluster, { onProgress: progress('build: ') });
+  const docker = createDocker();
+  const actions = await applyCluster(set, images, {
+    docker,
+    log,
+    onProgress: progress('apply: '),
+    onSecretCreated: secretSink(set.cluster),
+  });
+  return { docker, actions };
+}
+
 /**
  * The manifest set a command acts on: the folder given, else the tip of the local Git
  * repository the agent follows (what the agent would do), else the repository's manifests/.
@@ -85,14 +98,7 @@ program
       repoNote = `manifests:  git clone ${local.path}; edit; git push (the agent applies each commit)`;
     }
     const m = set.cluster;
-    const images = await resolveImages(m, { onProgress: progress('build: ') });
-    const docker = createDocker();
-    const actions = await applyCluster(set, images, {
-      docker,
-      log,
-      onProgress: progress('apply: '),
-      onSecretCreated: secretSink(m),
-    });
+    const { docker, actions } = await buildAndApply(set, log);
     info(
       `applied ${actions.length} change${actions.length === 1 ? '' : 's'}; waiting for the cluster to be healthy`,
     );
@@ -185,14 +191,7 @@ program
     const log = createLogger({ level: process.env.PGMESH_LOG_LEVEL ?? 'warn' });
     const set = await resolveSet(opts.manifests);
     const m = set.cluster;
-    const images = await resolveImages(m, { onProgress: progress('build: ') });
-    const docker = createDocker();
-    const actions = await applyCluster(set, images, {
-      docker,
-      log,
-      onProgress: progress('apply: '),
-      onSecretCreated: secretSink(m),
-    });
+    const { docker, actions } = await buildAndApply(set, log);
     for (const a of actions) out(`  ✓ ${a.summary}`);
     out(`Applied ${actions.length} change${actions.length === 1 ? '' : 's'}.`);
     if (actions.length > 0) {
