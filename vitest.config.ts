@@ -6,7 +6,8 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['agent/**/*.test.ts'],
+          // Pure helpers of the long suites are unit-tested beside them (*.unit.test.ts).
+          include: ['agent/**/*.test.ts', 'test/**/*.unit.test.ts'],
           exclude: ['agent/**/*.int.test.ts'],
         },
       },
@@ -45,6 +46,7 @@ export default defineConfig({
         test: {
           name: 'chaos',
           include: ['test/chaos/**/*.test.ts'],
+          exclude: ['test/**/*.unit.test.ts'],
           testTimeout: 3_600_000,
           hookTimeout: 1_800_000,
           fileParallelism: false,

@@ -1,46 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import type { ClusterManifest, GroupSpec } from '../manifests/types.js';
+import { clusterManifest } from '../../test/helpers/manifest-fixture.js';
 import { etcdHosts, haproxyCfg, patroniYml, pgbouncerIni, PGNODE_PATHS } from './files.js';
 
-function group(name: string, members: number, synchronousMode: boolean): GroupSpec {
-  return {
-    name,
-    members,
-    synchronousMode,
-    remove: false,
-    placement: { constraints: [], spreadMembers: true },
-  };
-}
-
-function cluster(overrides: Partial<ClusterManifest['spec']> = {}): ClusterManifest {
-  return {
-    apiVersion: 'pgmesh.io/v1',
-    kind: 'Cluster',
-    metadata: { name: 'pgmesh' },
-    spec: {
-      images: {},
-      etcd: { members: 3, placement: { constraints: [], spreadMembers: true } },
-      coordinator: group('coord', 3, true),
-      workerGroups: [group('w1', 2, false), group('w2', 2, false)],
-      haproxy: {
-        ports: { readWrite: 15432, readOnly: 15433, stats: 18404 },
-        placement: { constraints: [], spreadMembers: false },
-      },
-      pgbouncer: { poolMode: 'transaction', defaultPoolSize: 20, maxClientConn: 500 },
-      postgres: { database: 'appdb', maxConnections: 120, sharedBuffers: '64MB' },
-      patroni: { ttl: 20, loopWait: 2, retryTimeout: 10 },
-      agent: {
-        replicas: 1,
-        port: 8080,
-        pollIntervalSeconds: 30,
-        leaderTtlSeconds: 15,
-        repository: { url: '', branch: 'main', path: 'manifests' },
-      },
-      ...overrides,
-    },
-  };
-}
+const cluster = clusterManifest;
 
 describe('patroniYml', () => {
   const m = cluster();
@@ -124,6 +87,10 @@ describe('pgbouncerIni', () => {
     expect(ini).toMatch(/^max_client_conn = 500$/m);
     expect(ini).toContain(`auth_file = ${PGNODE_PATHS.pgbouncerAuthFile}`);
   });
+
+  it('retries the server login every second after a Postgres crash (default 15 s)', () => {
+    expect(pgbouncerIni(cluster())).toMatch(/^server_login_retry = 1$/m);
+  });
 });
 
 describe('haproxyCfg', () => {
@@ -153,7 +120,7 @@ describe('haproxyCfg', () => {
       );
     }
     expect(cfg).toContain('nameserver dns 127.0.0.11:53');
-    expect(cfg).toContain('default-server inter 1s fall 2 rise 2 on-marked-down shutdown-sessions');
+    expect(cfg).toContain('default-server inter 1s fall 2 rise 1 on-marked-down shutdown-sessions');
     expect(section('stats')).toContain('stats uri /stats');
   });
 });

@@ -127,6 +127,9 @@ export function pgbouncerIni(cluster: ClusterManifest): string {
     'admin_users = postgres',
     'stats_users = postgres',
     'server_check_delay = 10',
+    // After a crash of its local Postgres, retry the login every second (default 15 s):
+    // Patroni restarts Postgres in a few seconds and clients should follow at once.
+    'server_login_retry = 1',
     'log_connections = 0',
     'log_disconnections = 0',
     '',
@@ -175,7 +178,9 @@ export function haproxyCfg(cluster: ClusterManifest): string {
     '  timeout check 2s',
     // OPTIONS, as Patroni's own HAProxy example: same status codes as GET, no body, so
     // HAProxy's reset after reading the status does not make Patroni log a traceback.
-    '  default-server inter 1s fall 2 rise 2 on-marked-down shutdown-sessions',
+    // rise 1: a promoted member takes writes after one good check (a second primary
+    // cannot pass /primary: Patroni demotes a member without the leader key).
+    '  default-server inter 1s fall 2 rise 1 on-marked-down shutdown-sessions',
     '',
     `listen read-write`,
     `  bind *:${PORTS.haproxyReadWrite}`,

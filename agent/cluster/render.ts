@@ -93,6 +93,7 @@ function emptyShape(image: string, labels: Labels, network: string): ServiceShap
     maxReplicasPerNode: 0,
     labels,
     memoryLimitBytes: 0,
+    dnsOptions: [],
   };
 }
 
@@ -108,6 +109,14 @@ function spreadLimit(placement: Placement, members: number, nodes: SwarmNode[]):
   const ready = readyNodeIds(nodes).length;
   return placement.spreadMembers && ready >= members && ready > 1 ? 1 : 0;
 }
+
+/**
+ * One resolver attempt of 1 s in database members (resolv.conf defaults: 5 s, 2 attempts).
+ * A primary cut off the network otherwise spent 10 s per failed lookup of an etcd name,
+ * held its Patroni loop past retry_timeout and stayed primary while a replica promoted
+ * (two writable primaries for about 10 s, docs/ha.md "DNS timeouts").
+ */
+export const DATABASE_DNS_OPTIONS = ['timeout:1', 'attempts:1'] as const;
 
 function renderGroup(
   m: ClusterManifest,
@@ -145,6 +154,7 @@ function renderGroup(
   ];
   shape.constraints = [...group.placement.constraints];
   shape.maxReplicasPerNode = spreadLimit(group.placement, group.members, ctx.nodes);
+  shape.dnsOptions = [...DATABASE_DNS_OPTIONS];
   return { name, role, group: group.name, shape };
 }
 
@@ -231,6 +241,7 @@ export function agentEnv(m: ClusterManifest, images: ImageSet, index: number): s
     `PGMESH_GIT_PATH=${a.repository.path}`,
     `PGMESH_POLL_INTERVAL_SECONDS=${a.pollIntervalSeconds}`,
     `PGMESH_LEADER_TTL_SECONDS=${a.leaderTtlSeconds}`,
+    `PGMESH_FENCED_FAILOVER=${m.spec.patroni.fencedFailover ? 'on' : 'off'}`,
     `PGMESH_API_PORT=${PORTS.agentApi}`,
     'PGMESH_API_TOKEN_FILE=/run/secrets/agent-token',
     'PGMESH_WEBHOOK_SECRET_FILE=/run/secrets/webhook-secret',

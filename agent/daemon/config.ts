@@ -14,6 +14,8 @@ export interface AgentConfig {
     { kind: 'git'; url: string; branch: string; path: string } | { kind: 'folder'; path: string };
   pollIntervalSeconds: number;
   leaderTtlSeconds: number;
+  /** Fenced fast failover (agent/failover/): on unless PGMESH_FENCED_FAILOVER=off. */
+  fencedFailover: boolean;
   apiHost: string;
   apiPort: number;
   apiTokenFile: string;
@@ -41,6 +43,14 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   return n;
 }
 
+function onOff(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'on') return true;
+  if (raw === 'off') return false;
+  throw new PgmeshError('PGMESH_AGENT_CONFIG', `${name} must be "on" or "off", not "${raw}"`);
+}
+
 /** Reads the agent's configuration from its environment; a missing value fails at start. */
 export function configFromEnv(env: NodeJS.ProcessEnv): AgentConfig {
   const folder = env.PGMESH_MANIFESTS_DIR;
@@ -60,6 +70,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): AgentConfig {
         },
     pollIntervalSeconds: int(env, 'PGMESH_POLL_INTERVAL_SECONDS', 15),
     leaderTtlSeconds: int(env, 'PGMESH_LEADER_TTL_SECONDS', 10),
+    fencedFailover: onOff(env, 'PGMESH_FENCED_FAILOVER', true),
     apiHost: env.PGMESH_API_HOST ?? '0.0.0.0',
     apiPort: int(env, 'PGMESH_API_PORT', 8080),
     apiTokenFile: required(env, 'PGMESH_API_TOKEN_FILE'),

@@ -2,6 +2,8 @@ import { mkdir } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import type { Logger } from '../core/log.js';
 import { swarmBackend } from '../backends/swarm/index.js';
+import { etcd3Store, fetchHttp, patroniBackend } from '../backends/patroni/index.js';
+import { FencedFailover } from '../failover/index.js';
 import { agentShardsBackend, MemberAddresses, swarmShardsContext } from './shards-context.js';
 import { readClusterStatus, unhealthyReason } from '../cluster/health.js';
 import { haproxyServiceName, PORTS } from '../cluster/names.js';
@@ -69,6 +71,8 @@ export async function startAgent(
         });
 
   const addresses = new MemberAddresses(deps.docker, config.cluster);
+  // Patroni's keys live in the same etcd as the agent's; its REST API is on the overlay.
+  const patroniStore = etcd3Store(etcd);
   const backends = [
     bindBackend(swarmBackend, {
       docker: deps.docker,
@@ -84,6 +88,11 @@ export async function startAgent(
         log,
       ),
     ),
+    bindBackend(patroniBackend, {
+      store: patroniStore,
+      http: fetchHttp(),
+      onProgress: (line: string) => log.info({ backend: 'patroni', progress: line }, 'progress'),
+    }),
   ];
 
   async function clusterHealthy(): Promise<string | null> {
@@ -108,7 +117,12 @@ export async function startAgent(
       pause: () => pause.current(),
       // Data moves and removals start only on a healthy cluster: every group led, members
       // streaming, HAProxy routing (the "healthy leaders" condition).
-      safety: { 'data-moving': [clusterHealthy], destructive: [clusterHealthy] },
+      // Rolling restarts and switchovers too: never take a member down in a degraded group.
+      safety: {
+        'data-moving': [clusterHealthy],
+        destructive: [clusterHealthy],
+        disruptive: [clusterHealthy],
+      },
     }),
     pause: () => pause.current(),
     journal,
@@ -148,6 +162,26 @@ export async function startAgent(
     cycle.run('schedule').then(() => undefined),
   );
 
+  // Only the leading replica fences, and not while the cluster is paused: the pause key
+  // stops everything the agent does, fast failover included (Patroni's ttl still applies).
+  const fencing = config.fencedFailover
+    ? new FencedFailover({
+        docker: deps.docker,
+        cluster: config.cluster,
+        store: patroniStore,
+        log,
+        active: () => election.isLeader() && pause.current() === null,
+        onOutcome: (_event, outcome) => {
+          if (outcome.decision.act)
+            metrics.fencedFailovers.inc({
+              scope: outcome.decision.scope,
+              result: outcome.deleted ? 'deleted' : 'changed-meanwhile',
+            });
+        },
+      })
+    : undefined;
+  await fencing?.start();
+
   const app = buildServer({
     log,
     apiToken,
@@ -160,13 +194,17 @@ export async function startAgent(
   });
   const url = await startServer(app, { host: config.apiHost, port: config.apiPort });
   await election.start();
-  log.info({ url, source: config.source.kind }, 'agent started');
+  log.info(
+    { url, source: config.source.kind, fencedFailover: config.fencedFailover },
+    'agent started',
+  );
   run('start');
 
   return {
     url,
     async close() {
       schedule.stop();
+      await fencing?.stop();
       await app.close();
       // Resigning hands leadership over at once instead of after the lease's TTL.
       await election.stop();

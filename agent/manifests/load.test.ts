@@ -90,7 +90,7 @@ describe('loadManifestSet: valid sets', () => {
       },
       pgbouncer: { poolMode: 'transaction', defaultPoolSize: 20, maxClientConn: 1000 },
       postgres: { database: 'pgmesh', maxConnections: 100, sharedBuffers: '64MB' },
-      patroni: { ttl: 20, loopWait: 2, retryTimeout: 5 },
+      patroni: { ttl: 20, loopWait: 2, retryTimeout: 5, fencedFailover: true },
       agent: {
         replicas: 1,
         port: 8480,

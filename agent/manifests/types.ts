@@ -41,7 +41,7 @@ export interface ClusterSpec {
     maxConnections: number;
     sharedBuffers: string;
   };
-  patroni: { ttl: number; loopWait: number; retryTimeout: number };
+  patroni: { ttl: number; loopWait: number; retryTimeout: number; fencedFailover: boolean };
   agent: {
     replicas: number;
     port: number;

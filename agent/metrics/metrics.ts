@@ -11,6 +11,7 @@ export interface AgentMetrics {
   paused: Gauge;
   leader: Gauge;
   lastSuccessCommitTime: Gauge;
+  fencedFailovers: Counter<'scope' | 'result'>;
 }
 
 const BACKENDS: BackendName[] = ['swarm', 'shards', 'patroni'];
@@ -53,6 +54,12 @@ export function createMetrics(options: { prefix?: string } = {}): AgentMetrics {
     leader: new Gauge({
       name: `${p}leader`,
       help: '1 while this replica leads (and may act)',
+      registers: [registry],
+    }),
+    fencedFailovers: new Counter({
+      name: `${p}fenced_failovers_total`,
+      help: 'Leader keys of confirmed-dead primaries the agent deleted (or found changed meanwhile)',
+      labelNames: ['scope', 'result'],
       registers: [registry],
     }),
     lastSuccessCommitTime: new Gauge({

@@ -18,6 +18,25 @@ import { renderTable } from './table.js';
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SMOKE = process.env.PGMESH_CHAOS_SMOKE === '1';
 const TRIALS = SMOKE ? 1 : Number(process.env.PGMESH_CHAOS_TRIALS ?? 20);
+/**
+ * Per fault (and mode) counts over TRIALS, e.g.
+ * `PGMESH_CHAOS_TRIALS_FOR=kill-coord-primary:on=20,cut-worker-primary=20`.
+ */
+const TRIALS_FOR = new Map(
+  (process.env.PGMESH_CHAOS_TRIALS_FOR ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((kv) => {
+      const [k, v] = kv.split('=');
+      if (!k || !v || !Number.isInteger(Number(v)))
+        throw new Error(`PGMESH_CHAOS_TRIALS_FOR: "${kv}" is not fault[:on|off]=count`);
+      return [k, Number(v)] as const;
+    }),
+);
+function trialsFor(fault: Fault, fenced: boolean): number {
+  if (SMOKE) return 1;
+  return TRIALS_FOR.get(`${fault}:${fenced ? 'on' : 'off'}`) ?? TRIALS_FOR.get(fault) ?? TRIALS;
+}
 const ONLY = (process.env.PGMESH_CHAOS_FAULTS ?? '').split(',').filter(Boolean) as Fault[];
 /** Fencing only changes anything when a container dies. */
 const MODES: Record<Fault, boolean[]> = {
@@ -40,7 +59,7 @@ afterAll(async () => {
   if (results.length > 0) {
     const command = SMOKE
       ? 'PGMESH_CHAOS_SMOKE=1 npm run test:chaos'
-      : `PGMESH_CHAOS_TRIALS=${TRIALS}${ONLY.length ? ` PGMESH_CHAOS_FAULTS=${ONLY.join(',')}` : ''} npm run test:chaos`;
+      : `PGMESH_CHAOS_TRIALS=${TRIALS}${TRIALS_FOR.size ? ` PGMESH_CHAOS_TRIALS_FOR=${process.env.PGMESH_CHAOS_TRIALS_FOR}` : ''}${ONLY.length ? ` PGMESH_CHAOS_FAULTS=${ONLY.join(',')}` : ''} npm run test:chaos`;
     const table = renderTable(results, { command, date: new Date().toISOString() });
     process.stderr.write(`${table}\n`);
     const file = path.join(REPO, 'docs/ha.md');
@@ -55,11 +74,11 @@ afterAll(async () => {
   if (h && process.env.PGMESH_HA_KEEP !== '1') await teardownHa(h.docker, h.m);
 }, 600_000);
 
-describe(`chaos: ${TRIALS} trial(s) per fault`, () => {
+describe(`chaos: ${TRIALS} trial(s) per fault unless PGMESH_CHAOS_TRIALS_FOR says otherwise`, () => {
   for (const fault of FAULTS.filter((f) => ONLY.length === 0 || ONLY.includes(f))) {
     for (const fenced of SMOKE ? [true] : MODES[fault]) {
       it(`${fault}, fenced failover ${fenced ? 'on' : 'off'}`, async () => {
-        for (let trial = 1; trial <= TRIALS; trial++) {
+        for (let trial = 1; trial <= trialsFor(fault, fenced); trial++) {
           const r = await runTrial(h, fault, { fenced, trial, log: say });
           results.push(r);
           expect(r.maxPrimaries, 'two writable primaries in one group').toBeLessThanOrEqual(1);

@@ -17,7 +17,7 @@ import {
 } from '../../agent/backends/patroni/index.js';
 import { applyCluster, downCluster, waitHealthy } from '../../agent/cluster/ops.js';
 import { etcdServiceName, groupServiceName, networkName } from '../../agent/cluster/names.js';
-import type { ImageSet } from '../../agent/cluster/render.js';
+import { DATABASE_DNS_OPTIONS, type ImageSet } from '../../agent/cluster/render.js';
 import { silentLogger } from '../../agent/core/log.js';
 import { waitFor } from '../../agent/core/wait.js';
 import { createDocker, execIn, serviceContainers, type Docker } from '../../agent/docker/client.js';
@@ -128,29 +128,24 @@ export async function deployHa(onProgress?: (line: string) => void): Promise<HaC
     convergeTimeoutMs: 300_000,
   });
   await waitHealthy(docker, m, { timeoutMs: 600_000, onProgress });
-  if (process.env.PGMESH_HA_DNS_FIX !== '0') {
-    await shortDnsTimeouts(m);
+  if (process.env.PGMESH_HA_DNS_FIX === '0') {
+    await longDnsTimeouts(m);
     await waitHealthy(docker, m, { timeoutMs: 600_000, onProgress });
   }
   return { m, docker, password, images, ...haTools(docker, m) };
 }
 
 /**
- * Until the renderer sets it (docs/ha.md, "DNS timeouts"): a member cut off the network
- * spends 10 s per failed lookup of an etcd name with the resolver's defaults (timeout 5 s,
- * 2 attempts), which held a cut-off primary's Patroni past its retry_timeout and past the
- * replica's promotion (two primaries for about 10 s, seen here). One attempt of 1 s
- * keeps Patroni's loop inside its own timing. PGMESH_HA_DNS_FIX=0 measures without it.
+ * The renderer gives database members one resolver attempt of 1 s (DATABASE_DNS_OPTIONS,
+ * docs/ha.md "DNS timeouts"). PGMESH_HA_DNS_FIX=0 takes them off again, to measure what a
+ * cut-off primary does with the resolver's defaults.
  */
-async function shortDnsTimeouts(m: ClusterManifest): Promise<void> {
+async function longDnsTimeouts(m: ClusterManifest): Promise<void> {
   for (const g of [m.spec.coordinator, ...m.spec.workerGroups]) {
     await docker([
       'service',
       'update',
-      '--dns-option-add',
-      'timeout:1',
-      '--dns-option-add',
-      'attempts:1',
+      ...DATABASE_DNS_OPTIONS.flatMap((o) => ['--dns-option-rm', o]),
       groupServiceName(m.metadata.name, g.name),
     ]);
   }

@@ -19,7 +19,14 @@ import {
   waitScopeHealthy,
   type HaCluster,
 } from './ha-cluster.js';
-import { measure, parseWriterLog, ROWS_TABLE, startWriter, type TrialNumbers } from './writer.js';
+import {
+  lostWalBytes,
+  measure,
+  parseWriterLog,
+  ROWS_TABLE,
+  startWriter,
+  type TrialNumbers,
+} from './writer.js';
 
 const run = promisify(execFile);
 
@@ -44,6 +51,8 @@ export interface TrialResult extends TrialNumbers {
   scope: string;
   /** Acknowledged rows not found afterwards. */
   lost: number;
+  /** WAL from the new timeline's switch point to the last lost row (0 when none was lost). */
+  lostWalBytes: number;
   /** Most members of the group seen not in recovery at one sample. */
   maxPrimaries: number;
   fence: FenceOutcome | undefined;
@@ -180,6 +189,27 @@ async function inject(h: HaCluster, fault: Fault, scope: string): Promise<() => 
   }
 }
 
+/**
+ * Where the group leader's current timeline forked from the previous one (its history
+ * file's last line): the end of the WAL the promoted replica had.
+ */
+async function switchPoint(h: HaCluster, scope: string): Promise<string | undefined> {
+  const leader = (await scopeState(h, scope)).leader;
+  if (!leader) return undefined;
+  const out = await psqlIn(
+    h,
+    await memberContainer(h, scope, leader),
+    `SELECT pg_read_file('pg_wal/' || lpad(upper(to_hex(timeline_id)), 8, '0') || '.history')
+       FROM pg_control_checkpoint() WHERE timeline_id > 1`,
+    10,
+  ).catch(() => '');
+  const last = out
+    .split('\n')
+    .filter((l) => /^\d+\s/.test(l))
+    .at(-1);
+  return last?.split(/\s+/)[1];
+}
+
 export interface TrialOptions {
   fenced: boolean;
   trial: number;
@@ -242,18 +272,21 @@ export async function runTrial(h: HaCluster, fault: Fault, o: TrialOptions): Pro
       30,
     );
     const present = new Set(ids.split('\n').filter(Boolean).map(Number));
-    const lost = log.acks.filter((a) => !present.has(a.id)).length;
+    const lostRows = log.acks.filter((a) => !present.has(a.id));
+    const lost = lostRows.length;
+    const walBytes = lost > 0 ? lostWalBytes(lostRows, await switchPoint(h, scope)) : 0;
     const result: TrialResult = {
       fault,
       fenced: o.fenced,
       scope,
       lost,
+      lostWalBytes: walBytes,
       maxPrimaries,
       fence,
       ...numbers,
     };
     o.log?.(
-      `${fault} #${o.trial} fenced=${o.fenced}: next write after ${result.recoverySeconds.toFixed(1)} s, max gap ${result.maxGapSeconds.toFixed(1)} s, ${result.acked} acked, ${lost} lost, max primaries ${maxPrimaries}${fence ? `, fence: ${fence.decision.act ? `deleted=${fence.deleted} in ${fence.ms} ms` : fence.decision.reason}` : ''}`,
+      `${fault} #${o.trial} fenced=${o.fenced}: next write after ${result.recoverySeconds.toFixed(1)} s, max gap ${result.maxGapSeconds.toFixed(1)} s, ${result.acked} acked, ${lost} lost (${walBytes} WAL bytes), max primaries ${maxPrimaries}${fence ? `, fence: ${fence.decision.act ? `deleted=${fence.deleted} in ${fence.ms} ms` : fence.decision.reason}` : ''}`,
     );
     return result;
   } finally {

@@ -14,7 +14,8 @@ import {
 import { docker, networkName, WRITER_PREFIX, type HaCluster } from './ha-cluster.js';
 
 export interface WriterLog {
-  acks: Array<{ id: number; at: number }>;
+  /** `lsn`: the primary's WAL position when the row was inserted (just before its commit). */
+  acks: Array<{ id: number; at: number; lsn?: string }>;
   errors: Array<{ id: number; at: number }>;
 }
 
@@ -55,8 +56,8 @@ hosts() {
 psql "host=$(hosts) $DSN" -XqAt -c "CREATE TABLE IF NOT EXISTS ${ROWS_TABLE} (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())" >/dev/null 2>&1
 i=$START
 while :; do
-  if timeout 5 psql "host=$(hosts) $DSN" -XqAt -v ON_ERROR_STOP=1 -c "INSERT INTO ${ROWS_TABLE} (id) VALUES ($i) ON CONFLICT (id) DO NOTHING" >/dev/null 2>&1; then
-    echo "ack $i $(date +%s%3N)"; i=$((i+1))
+  if lsn=$(timeout 5 psql "host=$(hosts) $DSN" -XqAt -v ON_ERROR_STOP=1 -c "INSERT INTO ${ROWS_TABLE} (id) VALUES ($i) ON CONFLICT (id) DO NOTHING RETURNING pg_current_wal_lsn()" 2>/dev/null); then
+    echo "ack $i $(date +%s%3N) $lsn"; i=$((i+1))
   else
     echo "err $i $(date +%s%3N)"; sleep 0.1
   fi
@@ -66,9 +67,11 @@ done
 export function parseWriterLog(text: string): WriterLog {
   const log: WriterLog = { acks: [], errors: [] };
   for (const line of text.split('\n')) {
-    const [kind, id, at] = line.trim().split(' ');
-    if ((kind === 'ack' || kind === 'err') && id && at) {
-      (kind === 'ack' ? log.acks : log.errors).push({ id: Number(id), at: Number(at) });
+    const [kind, id, at, lsn] = line.trim().split(' ');
+    if (kind === 'ack' && id && at) {
+      log.acks.push({ id: Number(id), at: Number(at), ...(lsn ? { lsn } : {}) });
+    } else if (kind === 'err' && id && at) {
+      log.errors.push({ id: Number(id), at: Number(at) });
     }
   }
   return log;
@@ -117,6 +120,27 @@ export interface TrialNumbers {
   /** The longest time between two acknowledged writes around the fault. */
   maxGapSeconds: number;
   acked: number;
+}
+
+/** Pure: an LSN (`16/B374D848`) as a byte position. */
+export function lsnBytes(lsn: string): bigint {
+  const [hi, lo] = lsn.split('/');
+  if (!hi || !lo || !/^[0-9A-Fa-f]+$/.test(hi) || !/^[0-9A-Fa-f]+$/.test(lo))
+    throw new Error(`not an LSN: ${lsn}`);
+  return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
+}
+
+/**
+ * Pure: the WAL the lost rows stood on: from the new timeline's switch point (where the
+ * promoted replica's history forked) to the highest insert position of a lost row; 0 when
+ * nothing acknowledged was lost.
+ */
+export function lostWalBytes(lost: WriterLog['acks'], switchPoint: string | undefined): number {
+  const positions = lost.flatMap((a) => (a.lsn ? [lsnBytes(a.lsn)] : []));
+  if (positions.length === 0 || !switchPoint) return 0;
+  const top = positions.reduce((a, b) => (a > b ? a : b));
+  const diff = top - lsnBytes(switchPoint);
+  return diff > 0n ? Number(diff) : 0;
 }
 
 /** Pure: the write gap of one trial, from the writer's log and the fault's time. */

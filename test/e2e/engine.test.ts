@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { groupServiceName } from '../../agent/cluster/names.js';
+import { agentServiceName, groupServiceName } from '../../agent/cluster/names.js';
+import { serviceContainers } from '../../agent/docker/client.js';
 import { waitFor } from '../../agent/core/wait.js';
 import type { ClusterManifest } from '../../agent/manifests/types.js';
 import { runCli } from '../helpers/cli.js';
@@ -216,7 +217,7 @@ describe('GitOps on the engine', () => {
     }
   });
 
-  it('adding w3 in the manifest while a writer runs rebalances onto it; no row changes, no write is lost', async () => {
+  it('adding w3 in the manifest while a writer runs rebalances onto it, across a kill of the agent mid-move; no row changes, no write is lost, nothing left behind', async () => {
     const clone = await ManifestsClone.open('pgmesh');
     const checksum = `SELECT count(*)::int AS n, md5(string_agg(namespace || id::text || content, ',' ORDER BY namespace, id)) AS sum
       FROM memory.memory_entries WHERE namespace LIKE 'ns-%' AND coalesce(key, '') NOT LIKE 'w-%'`;
@@ -255,7 +256,46 @@ describe('GitOps on the engine', () => {
     const commit = await clone.push('add worker group w3', (doc) =>
       doc.addIn(['spec', 'workerGroups'], { name: 'w3', members: 2 }),
     );
+    // Kill the agent in the middle of a shard move: Swarm starts it again, and the new
+    // process resumes the journaled move instead of leaving it half done.
+    const { id: moveId, state: stateAtKill } = await waitFor(
+      async () => {
+        const { rows } = await rw.query<{ id: string; state: string }>(
+          `SELECT move_id::text AS id, state FROM pgmesh.data_moves
+            WHERE state IN ('started', 'copying', 'ready') ORDER BY move_id DESC LIMIT 1`,
+        );
+        return rows[0] ?? 'no move running yet';
+      },
+      { what: 'a shard move to start', timeoutMs: 600_000, intervalMs: 100 },
+    );
+    const [agent] = (await serviceContainers(testDocker(), agentServiceName('pgmesh', 1))).filter(
+      (c) => c.state === 'running',
+    );
+    if (!agent) throw new Error('no running agent container');
+    await testDocker().getContainer(agent.id).kill();
+    process.stderr.write(`agent killed during move ${moveId} (state ${stateAtKill})\n`);
     await waitInSync(m, commit, 900_000);
+    const killedMove = await rw.query<{ state: string }>(
+      'SELECT state FROM pgmesh.data_moves WHERE move_id = $1',
+      [moveId],
+    );
+    expect(killedMove.rows[0]?.state).toBe('done');
+    expect(
+      (await rw.query("SELECT count(*)::int AS n FROM pgmesh.data_moves WHERE state <> 'done'"))
+        .rows[0],
+    ).toEqual({ n: 0 });
+    // Nothing of any move is left on any worker: no logical slot, publication, subscription.
+    for (const g of ['w1', 'w2', 'w3']) {
+      const primary = await primaryOf('pgmesh', g, 'pgmesh');
+      const leftovers = await psqlIn(
+        primary,
+        'pgmesh',
+        `SELECT (SELECT count(*) FROM pg_replication_slots WHERE slot_type = 'logical') || ','
+             || (SELECT count(*) FROM pg_publication) || ','
+             || (SELECT count(*) FROM pg_subscription)`,
+      );
+      expect(`${g}: ${leftovers}`).toBe(`${g}: 0,0,0`);
+    }
     stop = true;
     await writer;
     process.stderr.write(

@@ -28,6 +28,7 @@ export function testDocker(): Docker {
 export async function connect(
   m: ClusterManifest,
   endpoint: 'read-write' | 'read-only' = 'read-write',
+  extra: Pick<pg.ClientConfig, 'query_timeout' | 'connectionTimeoutMillis'> = {},
 ): Promise<pg.Client> {
   const password = await readPassword(testDocker(), m);
   const client = new pg.Client({
@@ -38,6 +39,7 @@ export async function connect(
     password,
     database: m.spec.postgres.database,
     connectionTimeoutMillis: 5000,
+    ...extra,
   });
   client.on('error', () => undefined);
   await client.connect();

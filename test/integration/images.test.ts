@@ -23,6 +23,7 @@ import {
 import { silentLogger } from '../../agent/core/log.js';
 import { waitFor } from '../../agent/core/wait.js';
 import { buildImages, type ImageName } from '../../agent/host/images.js';
+import { clusterManifest, groupSpec } from '../helpers/manifest-fixture.js';
 import type { ClusterManifest } from '../../agent/manifests/types.js';
 
 const PREFIX = 'pgmtest-img';
@@ -31,38 +32,19 @@ const GROUP = 'w';
 const BASE = process.env.PGMESH_BASE_IMAGE ?? 'pgmesh/base:trixie';
 const docker = new Docker();
 
-const manifest: ClusterManifest = {
-  apiVersion: 'pgmesh.io/v1',
-  kind: 'Cluster',
-  metadata: { name: CLUSTER },
-  spec: {
-    images: {},
-    etcd: { members: 1, placement: { constraints: [], spreadMembers: false } },
-    // The group under test doubles as the coordinator group so HAProxy routes to it.
-    coordinator: {
-      name: GROUP,
-      members: 2,
-      synchronousMode: false,
-      remove: false,
-      placement: { constraints: [], spreadMembers: false },
-    },
-    workerGroups: [],
-    haproxy: {
-      ports: { readWrite: 5432, readOnly: 5433, stats: 8404 },
-      placement: { constraints: [], spreadMembers: false },
-    },
-    pgbouncer: { poolMode: 'transaction', defaultPoolSize: 5, maxClientConn: 50 },
-    postgres: { database: 'pgmesh', maxConnections: 40, sharedBuffers: '32MB' },
-    patroni: { ttl: 20, loopWait: 2, retryTimeout: 10 },
-    agent: {
-      replicas: 1,
-      port: 8080,
-      pollIntervalSeconds: 30,
-      leaderTtlSeconds: 15,
-      repository: { url: '', branch: 'main', path: 'manifests' },
-    },
+const base = clusterManifest({
+  etcd: { members: 1, placement: { constraints: [], spreadMembers: false } },
+  // The group under test doubles as the coordinator group so HAProxy routes to it.
+  coordinator: groupSpec(GROUP, 2, { placement: { constraints: [], spreadMembers: false } }),
+  workerGroups: [],
+  haproxy: {
+    ports: { readWrite: 5432, readOnly: 5433, stats: 8404 },
+    placement: { constraints: [], spreadMembers: false },
   },
-};
+  pgbouncer: { poolMode: 'transaction', defaultPoolSize: 5, maxClientConn: 50 },
+  postgres: { database: 'pgmesh', maxConnections: 40, sharedBuffers: '32MB' },
+});
+const manifest: ClusterManifest = { ...base, metadata: { name: CLUSTER } };
 
 const NET = networkName(CLUSTER);
 const ETCD = etcdServiceName(CLUSTER, 1);

@@ -79,6 +79,7 @@ async function toServiceSpec(
           })),
         ),
         StopGracePeriod: 30 * NS,
+        ...(s.dnsOptions.length > 0 ? { DNSConfig: { Options: s.dnsOptions } } : {}),
       },
       Networks: s.networks.map((n) => ({ Target: networkId(n) })),
       Placement: {

@@ -91,6 +91,7 @@ function liveService(s: Docker.Service, networkNames: Map<string, string>): Live
     maxReplicasPerNode: task.Placement?.MaxReplicas ?? 0,
     labels: pgmeshLabels(labels),
     memoryLimitBytes: task.Resources?.Limits?.MemoryBytes ?? 0,
+    dnsOptions: c.DNSConfig?.Options ?? [],
   };
   return {
     id: s.ID,

@@ -24,7 +24,7 @@ function manifest(workers: GroupSpec[] = [group('w1', 2), group('w2', 2)]): Clus
       haproxy: { ports: { readWrite: 5432, readOnly: 5433, stats: 8404 }, placement },
       pgbouncer: { poolMode: 'transaction', defaultPoolSize: 20, maxClientConn: 500 },
       postgres: { database: 'pgmesh', maxConnections: 100, sharedBuffers: '64MB' },
-      patroni: { ttl: 20, loopWait: 2, retryTimeout: 5 },
+      patroni: { ttl: 20, loopWait: 2, retryTimeout: 5, fencedFailover: true },
       agent: {
         replicas: 1,
         port: 8480,

@@ -18,6 +18,7 @@ export function normalizeShape(s: ServiceShape): ServiceShape {
     networks: [...s.networks].sort(),
     ports: [...s.ports].sort(byKey((p: PortSpec) => `${p.target}/${p.protocol}`)),
     constraints: [...s.constraints].sort(),
+    dnsOptions: [...s.dnsOptions].sort(),
     labels: Object.fromEntries(Object.entries(s.labels).sort(([a], [b]) => a.localeCompare(b))),
   };
 }
@@ -38,6 +39,7 @@ const FIELDS: Array<keyof ServiceShape> = [
   'maxReplicasPerNode',
   'labels',
   'memoryLimitBytes',
+  'dnsOptions',
 ];
 
 /** Every field whose desired value differs from the live one, in a fixed order. */

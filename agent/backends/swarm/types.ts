@@ -55,6 +55,12 @@ export interface ServiceShape {
   maxReplicasPerNode: number;
   labels: Labels;
   memoryLimitBytes: number;
+  /**
+   * resolv.conf options (Swarm DNSConfig.Options). Database members use one attempt of
+   * 1 s: a member cut off the network must not spend Patroni's retry_timeout on DNS
+   * lookups (docs/ha.md, "DNS timeouts").
+   */
+  dnsOptions: string[];
 }
 
 export interface DesiredService {

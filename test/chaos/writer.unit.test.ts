@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { renderTable } from './table.js';
+import type { TrialResult } from './trial.js';
+import { lostWalBytes, lsnBytes, measure, parseWriterLog } from './writer.js';
+
+describe('chaos writer log', () => {
+  it('reads acks with their insert LSN, and errors', () => {
+    const log = parseWriterLog('ack 1 1000 0/3000060\nerr 2 1500\nack 2 1900 0/3000100\nnoise\n');
+    expect(log.acks).toEqual([
+      { id: 1, at: 1000, lsn: '0/3000060' },
+      { id: 2, at: 1900, lsn: '0/3000100' },
+    ]);
+    expect(log.errors).toEqual([{ id: 2, at: 1500 }]);
+  });
+
+  it('measures the recovery from the fault to the first ack after the first error', () => {
+    const log = parseWriterLog('ack 1 900\nerr 2 1100\nerr 2 2000\nack 2 4000\nack 3 4100\n');
+    expect(measure(log, 1000)).toEqual({ recoverySeconds: 3, maxGapSeconds: 3.1, acked: 3 });
+  });
+});
+
+describe('WAL behind lost rows', () => {
+  it('reads an LSN as a byte position', () => {
+    expect(lsnBytes('0/10')).toBe(16n);
+    expect(lsnBytes('1/0')).toBe(4294967296n);
+    expect(() => lsnBytes('nope')).toThrow('not an LSN: nope');
+  });
+
+  it('is the distance from the switch point to the highest lost row, never negative', () => {
+    const lost = [
+      { id: 7, at: 1, lsn: '0/3000100' },
+      { id: 8, at: 2, lsn: '0/3000400' },
+    ];
+    expect(lostWalBytes(lost, '0/3000000')).toBe(0x400);
+    expect(lostWalBytes(lost, '0/3000500')).toBe(0);
+    expect(lostWalBytes([], '0/3000000')).toBe(0);
+    expect(lostWalBytes(lost, undefined)).toBe(0);
+  });
+});
+
+describe('chaos table', () => {
+  it('sums lost rows and WAL per fault and mode, and counts split-brain trials', () => {
+    const r = (over: Partial<TrialResult>): TrialResult => ({
+      fault: 'kill-worker-primary',
+      fenced: true,
+      scope: 'w1',
+      lost: 0,
+      lostWalBytes: 0,
+      maxPrimaries: 1,
+      fence: undefined,
+      recoverySeconds: 4,
+      maxGapSeconds: 4,
+      acked: 50,
+      ...over,
+    });
+    const table = renderTable([r({ lost: 3, lostWalBytes: 900 }), r({ recoverySeconds: 6 })], {
+      command: 'x',
+      date: 'd',
+    });
+    expect(table).toContain(
+      '| kill-worker-primary (w1) | on | 2 | 5.0 / 6.0 | 4.0 | 3 of 100 | 900 | 0 |',
+    );
+  });
+});
