@@ -107,7 +107,21 @@ export async function downCluster(
   if (options.volumes) {
     for (const s of await docker.listSecrets({ filters })) {
       options.onProgress?.(`remove secret ${s.Spec?.Name}`);
-      await docker.getSecret(s.ID).remove().catch(ignoreNotFound);
+      await docker
+        .getSecret(s.ID)
+        .remove()
+        .catch((err: unknown) => {
+          // A secret named in a Role manifest can be shared with another cluster that
+          // names the same one; it stays while a service of that cluster mounts it.
+          const message = String((err as { message?: string }).message ?? err);
+          if ((err as { statusCode?: number }).statusCode === 400 && /in use/.test(message)) {
+            options.onProgress?.(
+              `keep secret ${s.Spec?.Name}: ${message.replace(/^.*desc = /s, '').trim()}`,
+            );
+            return;
+          }
+          ignoreNotFound(err);
+        });
     }
     const { Volumes } = await docker.listVolumes({ filters });
     for (const v of Volumes ?? []) {
