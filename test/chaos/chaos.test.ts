@@ -13,10 +13,11 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deployHa, teardownHa, type HaCluster } from './ha-cluster.js';
 import { FAULTS, runTrial, type Fault, type TrialResult } from './trial.js';
-import { renderTable } from './table.js';
+import { mergeRuns, renderTable, type ChaosRun } from './table.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SMOKE = process.env.PGMESH_CHAOS_SMOKE === '1';
+const RUNS_FILE = path.join(REPO, 'docs/ha-chaos-runs.json');
 const TRIALS = SMOKE ? 1 : Number(process.env.PGMESH_CHAOS_TRIALS ?? 20);
 /**
  * Per fault (and mode) counts over TRIALS, e.g.
@@ -60,15 +61,24 @@ afterAll(async () => {
     const command = SMOKE
       ? 'PGMESH_CHAOS_SMOKE=1 npm run test:chaos'
       : `PGMESH_CHAOS_TRIALS=${TRIALS}${TRIALS_FOR.size ? ` PGMESH_CHAOS_TRIALS_FOR=${process.env.PGMESH_CHAOS_TRIALS_FOR}` : ''}${ONLY.length ? ` PGMESH_CHAOS_FAULTS=${ONLY.join(',')}` : ''} npm run test:chaos`;
-    const table = renderTable(results, { command, date: new Date().toISOString() });
-    process.stderr.write(`${table}\n`);
-    const file = path.join(REPO, 'docs/ha.md');
-    const doc = await readFile(file, 'utf8').catch(() => '');
-    const begin = '<!-- chaos:begin -->';
-    const end = '<!-- chaos:end -->';
-    if (doc.includes(begin) && doc.includes(end) && process.env.PGMESH_CHAOS_WRITE_DOCS !== '0') {
-      const next = `${doc.slice(0, doc.indexOf(begin) + begin.length)}\n${table}\n${doc.slice(doc.indexOf(end))}`;
-      await writeFile(file, next);
+    const run: ChaosRun = { command, date: new Date().toISOString(), results };
+    if (SMOKE || process.env.PGMESH_CHAOS_WRITE_DOCS === '0') {
+      process.stderr.write(`${renderTable([run])}\n`);
+    } else {
+      // Every trial of the runs the table shows, so a partial run replaces only its rows.
+      const earlier = JSON.parse(await readFile(RUNS_FILE, 'utf8').catch(() => '[]')) as ChaosRun[];
+      const runs = mergeRuns(earlier, run);
+      await writeFile(RUNS_FILE, `${JSON.stringify(runs, null, 1)}\n`);
+      const table = renderTable(runs);
+      process.stderr.write(`${table}\n`);
+      const file = path.join(REPO, 'docs/ha.md');
+      const doc = await readFile(file, 'utf8');
+      const begin = '<!-- chaos:begin -->';
+      const end = '<!-- chaos:end -->';
+      if (doc.includes(begin) && doc.includes(end)) {
+        const next = `${doc.slice(0, doc.indexOf(begin) + begin.length)}\n${table}\n${doc.slice(doc.indexOf(end))}`;
+        await writeFile(file, next);
+      }
     }
   }
   if (h && process.env.PGMESH_HA_KEEP !== '1') await teardownHa(h.docker, h.m);

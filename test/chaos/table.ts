@@ -1,5 +1,12 @@
 import type { TrialResult } from './trial.js';
 
+/** One run of the suite: the command that made it and its trials. */
+export interface ChaosRun {
+  command: string;
+  date: string;
+  results: TrialResult[];
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
@@ -7,25 +14,45 @@ function median(xs: number[]): number {
 }
 
 const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : 'never');
+const keyOf = (r: Pick<TrialResult, 'fault' | 'fenced'>): string => `${r.fault}|${r.fenced}`;
 
-/** Pure: the markdown table of a chaos run, one line per fault and fencing mode. */
-export function renderTable(results: TrialResult[], o: { command: string; date: string }): string {
-  const groups = new Map<string, TrialResult[]>();
-  for (const r of results) {
-    const k = `${r.fault}|${r.fenced}`;
-    groups.set(k, [...(groups.get(k) ?? []), r]);
-  }
-  const lines = [
-    `Made by \`${o.command}\` on ${o.date} (2-core machine, cluster \`pgmtest-ha\`: 3 etcd, 2 coordinators in synchronous mode, one worker group of 2, Patroni ttl 20 s, loop_wait 2 s).`,
-    '',
-    '| fault | fenced failover | trials | next write after fault, s (median / max) | longest write gap, s (max) | acknowledged rows lost (total) | WAL behind lost rows, bytes (total) | trials with two writable primaries |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+/**
+ * Pure: the runs kept after `next`: a fault and mode that `next` measured replaces what
+ * earlier runs had for it, so running a few faults again updates only their rows.
+ */
+export function mergeRuns(earlier: ChaosRun[], next: ChaosRun): ChaosRun[] {
+  const covered = new Set(next.results.map(keyOf));
+  return [
+    ...earlier
+      .map((run) => ({ ...run, results: run.results.filter((r) => !covered.has(keyOf(r))) }))
+      .filter((run) => run.results.length > 0),
+    next,
   ];
-  for (const [, rs] of groups) {
+}
+
+/** Pure: the markdown table of the runs, one line per fault and fencing mode. */
+export function renderTable(runs: ChaosRun[]): string {
+  const rows = new Map<string, { run: number; results: TrialResult[] }>();
+  runs.forEach((run, i) => {
+    for (const r of run.results) {
+      const row = rows.get(keyOf(r)) ?? { run: i + 1, results: [] };
+      row.results.push(r);
+      rows.set(keyOf(r), row);
+    }
+  });
+  const lines = [
+    'Cluster `pgmtest-ha` on the 2-core machine: 3 etcd, 2 coordinators in synchronous mode, one worker group of 2, Patroni ttl 20 s, loop_wait 2 s. Runs:',
+    '',
+    ...runs.map((run, i) => `${i + 1}. \`${run.command}\` on ${run.date}`),
+    '',
+    '| fault | fenced failover | run | trials | next write after fault, s (median / max) | longest write gap, s (max) | acknowledged rows lost (total) | WAL behind lost rows, bytes (total) | trials with two writable primaries |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const { run, results: rs } of rows.values()) {
     const first = rs[0]!;
     const rec = rs.map((r) => r.recoverySeconds);
     lines.push(
-      `| ${first.fault} (${first.scope}) | ${first.fenced ? 'on' : 'off'} | ${rs.length} | ${f1(median(rec))} / ${f1(Math.max(...rec))} | ${f1(Math.max(...rs.map((r) => r.maxGapSeconds)))} | ${rs.reduce((a, r) => a + r.lost, 0)} of ${rs.reduce((a, r) => a + r.acked, 0)} | ${rs.reduce((a, r) => a + r.lostWalBytes, 0)} | ${rs.filter((r) => r.maxPrimaries > 1).length} |`,
+      `| ${first.fault} (${first.scope}) | ${first.fenced ? 'on' : 'off'} | ${run} | ${rs.length} | ${f1(median(rec))} / ${f1(Math.max(...rec))} | ${f1(Math.max(...rs.map((r) => r.maxGapSeconds)))} | ${rs.reduce((a, r) => a + r.lost, 0)} of ${rs.reduce((a, r) => a + r.acked, 0)} | ${rs.reduce((a, r) => a + (r.lostWalBytes ?? 0), 0)} | ${rs.filter((r) => r.maxPrimaries > 1).length} |`,
     );
   }
   return lines.join('\n');

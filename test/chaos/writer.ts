@@ -56,7 +56,7 @@ hosts() {
 psql "host=$(hosts) $DSN" -XqAt -c "CREATE TABLE IF NOT EXISTS ${ROWS_TABLE} (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())" >/dev/null 2>&1
 i=$START
 while :; do
-  if lsn=$(timeout 5 psql "host=$(hosts) $DSN" -XqAt -v ON_ERROR_STOP=1 -c "INSERT INTO ${ROWS_TABLE} (id) VALUES ($i) ON CONFLICT (id) DO NOTHING RETURNING pg_current_wal_lsn()" 2>/dev/null); then
+  if lsn=$(timeout 5 psql "host=$(hosts) $DSN" -XqAt -v ON_ERROR_STOP=1 -c "INSERT INTO ${ROWS_TABLE} (id) VALUES ($i) ON CONFLICT (id) DO NOTHING RETURNING pg_current_wal_insert_lsn()" 2>/dev/null); then
     echo "ack $i $(date +%s%3N) $lsn"; i=$((i+1))
   else
     echo "err $i $(date +%s%3N)"; sleep 0.1

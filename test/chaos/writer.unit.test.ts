@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { renderTable } from './table.js';
+import { mergeRuns, renderTable, type ChaosRun } from './table.js';
 import type { TrialResult } from './trial.js';
 import { lostWalBytes, lsnBytes, measure, parseWriterLog } from './writer.js';
 
@@ -39,26 +39,52 @@ describe('WAL behind lost rows', () => {
 });
 
 describe('chaos table', () => {
+  const r = (over: Partial<TrialResult>): TrialResult => ({
+    fault: 'kill-worker-primary',
+    fenced: true,
+    scope: 'w1',
+    lost: 0,
+    lostWalBytes: 0,
+    maxPrimaries: 1,
+    fence: undefined,
+    recoverySeconds: 4,
+    maxGapSeconds: 4,
+    acked: 50,
+    ...over,
+  });
+
   it('sums lost rows and WAL per fault and mode, and counts split-brain trials', () => {
-    const r = (over: Partial<TrialResult>): TrialResult => ({
-      fault: 'kill-worker-primary',
-      fenced: true,
-      scope: 'w1',
-      lost: 0,
-      lostWalBytes: 0,
-      maxPrimaries: 1,
-      fence: undefined,
-      recoverySeconds: 4,
-      maxGapSeconds: 4,
-      acked: 50,
-      ...over,
-    });
-    const table = renderTable([r({ lost: 3, lostWalBytes: 900 }), r({ recoverySeconds: 6 })], {
-      command: 'x',
-      date: 'd',
-    });
+    const table = renderTable([
+      {
+        command: 'x',
+        date: 'd',
+        results: [r({ lost: 3, lostWalBytes: 900 }), r({ recoverySeconds: 6 })],
+      },
+    ]);
+    expect(table).toContain('1. `x` on d');
     expect(table).toContain(
-      '| kill-worker-primary (w1) | on | 2 | 5.0 / 6.0 | 4.0 | 3 of 100 | 900 | 0 |',
+      '| kill-worker-primary (w1) | on | 1 | 2 | 5.0 / 6.0 | 4.0 | 3 of 100 | 900 | 0 |',
     );
+  });
+
+  it('a later run replaces only the faults and modes it measured', () => {
+    const first: ChaosRun = {
+      command: 'all',
+      date: 'd1',
+      results: [r({}), r({ fault: 'kill-postgres', scope: 'coord', maxPrimaries: 2 })],
+    };
+    const second: ChaosRun = { command: 'one', date: 'd2', results: [r({ recoverySeconds: 9 })] };
+    const runs = mergeRuns([first], second);
+    expect(runs.map((x) => [x.command, x.results.map((y) => y.fault)])).toEqual([
+      ['all', ['kill-postgres']],
+      ['one', ['kill-worker-primary']],
+    ]);
+    const table = renderTable(runs);
+    expect(table).toContain(
+      '| kill-postgres (coord) | on | 1 | 1 | 4.0 / 4.0 | 4.0 | 0 of 50 | 0 | 1 |',
+    );
+    expect(table).toContain('| kill-worker-primary (w1) | on | 2 | 1 | 9.0 / 9.0 |');
+    // A run with nothing left is dropped.
+    expect(mergeRuns(runs, { ...second, date: 'd3' }).map((x) => x.date)).toEqual(['d1', 'd3']);
   });
 });
