@@ -18,6 +18,11 @@ describe('patroniYml', () => {
     expect(w1.bootstrap.dcs.synchronous_mode).toBe(false);
   });
 
+  it('lets a replica reconnect to a restarted primary after 1 s (synchronous commits wait for it)', () => {
+    const y = parse(patroniYml(m, m.spec.workerGroups[0]!));
+    expect(y.postgresql.parameters.wal_retrieve_retry_interval).toBe('1s');
+  });
+
   it('points at every etcd member by service name', () => {
     const y = parse(patroniYml(m, m.spec.coordinator));
     expect(y.etcd3.hosts).toEqual([

@@ -86,7 +86,12 @@ export function patroniYml(cluster: ClusterManifest, group: GroupSpec): string {
       // A fast checkpoint: otherwise a new replica waits for a spread one (97 s seen
       // here right after bootstrap).
       basebackup: [{ checkpoint: 'fast' }],
-      parameters: { unix_socket_directories: PGNODE_PATHS.socketDir },
+      parameters: {
+        unix_socket_directories: PGNODE_PATHS.socketDir,
+        // A replica whose primary restarted (a crash, a rolling restart) connects again
+        // after 1 s instead of 5 s; in synchronous mode commits wait for exactly that.
+        wal_retrieve_retry_interval: '1s',
+      },
       pg_hba: [
         'local all all peer',
         'host replication replicator 0.0.0.0/0 scram-sha-256',
