@@ -6,8 +6,11 @@ import { createLogger, type Logger } from '../core/log.js';
 import { createDocker } from '../docker/client.js';
 import { loadManifestSet } from '../manifests/load.js';
 import {
+  APPLY_PAUSE_BY,
   applyCluster,
   downCluster,
+  holdPause,
+  releasePause,
   planCluster,
   releaseDownPause,
   waitHealthy,
@@ -45,17 +48,30 @@ const manifestsOption = (): Option =>
 
 const defaultManifests = (): string => join(repoRoot(), 'manifests');
 
-/** Images for the set (built or reused), then the Swarm side applied, with progress lines. */
+/**
+ * Images for the set (built or reused), then the Swarm side applied, with progress lines.
+ * A running agent is paused meanwhile: it renders with its own (possibly older) code and
+ * would otherwise remove what this apply creates; the apply rolls the agent to the new
+ * image, and the pause is released after (unless someone else had pulled it).
+ */
 async function buildAndApply(set: ManifestSet, log: Logger) {
   const images = await resolveImages(set.cluster, { onProgress: progress('build: ') });
   const docker = createDocker();
-  const actions = await applyCluster(set, images, {
-    docker,
-    log,
-    onProgress: progress('apply: '),
-    onSecretCreated: secretSink(set.cluster),
-  });
-  return { docker, actions };
+  const cluster = set.cluster.metadata.name;
+  const held = await holdPause(docker, cluster, APPLY_PAUSE_BY, 'the CLI is applying');
+  if (held) info('paused the agent while the CLI applies');
+  try {
+    const actions = await applyCluster(set, images, {
+      docker,
+      log,
+      onProgress: progress('apply: '),
+      onSecretCreated: secretSink(set.cluster),
+    });
+    return { docker, actions };
+  } finally {
+    if (held && (await releasePause(docker, cluster, APPLY_PAUSE_BY)))
+      info('released the pause; the agent acts again');
+  }
 }
 
 /**

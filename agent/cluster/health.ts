@@ -1,7 +1,7 @@
+import { etcdctl } from './etcdctl.js';
 import type Docker from 'dockerode';
 import type { ClusterManifest } from '../manifests/types.js';
-import { execInService } from '../docker/client.js';
-import { PATRONI_NAMESPACE, etcdServiceName } from './names.js';
+import { PATRONI_NAMESPACE } from './names.js';
 
 export interface MemberStatus {
   name: string;
@@ -39,30 +39,18 @@ interface EtcdKv {
 
 /** Reads every key under Patroni's namespace through etcdctl inside an etcd member. */
 export async function readPatroniKeys(docker: Docker, m: ClusterManifest): Promise<EtcdKv[]> {
-  const cluster = m.metadata.name;
-  let lastError: unknown;
-  for (let i = 1; i <= m.spec.etcd.members; i++) {
-    try {
-      const r = await execInService(docker, etcdServiceName(cluster, i), [
-        'etcdctl',
-        '--endpoints=http://127.0.0.1:2379',
-        'get',
-        '--prefix',
-        PATRONI_NAMESPACE,
-        '-w',
-        'json',
-      ]);
-      if (r.exitCode !== 0) throw new Error(r.stderr.trim() || `etcdctl exited ${r.exitCode}`);
-      const parsed = JSON.parse(r.stdout) as { kvs?: Array<{ key: string; value: string }> };
-      return (parsed.kvs ?? []).map((kv) => ({
-        key: Buffer.from(kv.key, 'base64').toString('utf8'),
-        value: Buffer.from(kv.value, 'base64').toString('utf8'),
-      }));
-    } catch (err) {
-      lastError = err;
-    }
-  }
-  throw lastError instanceof Error ? lastError : new Error(String(lastError));
+  const out = await etcdctl(docker, m.metadata.name, [
+    'get',
+    '--prefix',
+    PATRONI_NAMESPACE,
+    '-w',
+    'json',
+  ]);
+  const parsed = JSON.parse(out) as { kvs?: Array<{ key: string; value: string }> };
+  return (parsed.kvs ?? []).map((kv) => ({
+    key: Buffer.from(kv.key, 'base64').toString('utf8'),
+    value: Buffer.from(kv.value, 'base64').toString('utf8'),
+  }));
 }
 
 function lsnToNumber(v: unknown): number | undefined {

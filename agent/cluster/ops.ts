@@ -1,3 +1,4 @@
+import { etcdctl } from './etcdctl.js';
 import type Docker from 'dockerode';
 import { RemovalRefusedError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
@@ -14,10 +15,8 @@ import type { BackendPlan } from '../backends/types.js';
 import type { ClusterManifest, ManifestSet } from '../manifests/types.js';
 import type { ImageSet } from './render.js';
 import { readClusterStatus, unhealthyReason, type ClusterStatus } from './health.js';
-import { execInService } from '../docker/client.js';
 import { pauseKey } from '../etcd/keys.js';
 import { parsePauseValue } from '../gate/pause.js';
-import { etcdServiceName } from './names.js';
 
 export async function planCluster(
   docker: Docker,
@@ -158,37 +157,53 @@ export async function downCluster(
 }
 
 export const DOWN_PAUSE_BY = 'pgmesh down';
+export const APPLY_PAUSE_BY = 'pgmesh apply';
 
-/** Pulls the emergency pause through etcdctl in an etcd member, if one still runs. */
+/**
+ * Pulls the emergency pause for the CLI, unless someone holds it already (theirs stays
+ * theirs). Returns whether it set it. Without a running etcd there is no agent to stop.
+ */
+export async function holdPause(
+  docker: Docker,
+  cluster: string,
+  by: string,
+  reason: string,
+): Promise<boolean> {
+  const value = JSON.stringify({ by, reason, since: new Date().toISOString() });
+  try {
+    const current = (
+      await etcdctl(docker, cluster, ['get', '--print-value-only', pauseKey(cluster)])
+    ).trim();
+    if (current && parsePauseValue(current).by !== by) return false;
+    await etcdctl(docker, cluster, ['put', pauseKey(cluster), value]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Releases the pause if `by` holds it (a pause anyone else pulled stays). */
+export async function releasePause(docker: Docker, cluster: string, by: string): Promise<boolean> {
+  try {
+    const current = (
+      await etcdctl(docker, cluster, ['get', '--print-value-only', pauseKey(cluster)])
+    ).trim();
+    if (!current || parsePauseValue(current).by !== by) return false;
+    await etcdctl(docker, cluster, ['del', pauseKey(cluster)]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Pulls the emergency pause before `down`, if an etcd member still runs. */
 async function pauseForDown(
   docker: Docker,
   cluster: string,
   onProgress?: (line: string) => void,
 ): Promise<void> {
-  const value = JSON.stringify({
-    by: DOWN_PAUSE_BY,
-    reason: 'the cluster is being removed',
-    since: new Date().toISOString(),
-  });
-  for (const svc of await docker.listServices({
-    filters: { label: [`${LABEL_CLUSTER}=${cluster}`, `${LABEL_ROLE}=etcd`] },
-  })) {
-    try {
-      const r = await execInService(docker, svc.Spec?.Name ?? '', [
-        'etcdctl',
-        '--endpoints=http://127.0.0.1:2379',
-        'put',
-        pauseKey(cluster),
-        value,
-      ]);
-      if (r.exitCode === 0) {
-        onProgress?.('paused the agent');
-        return;
-      }
-    } catch {
-      // try the next member
-    }
-  }
+  if (await holdPause(docker, cluster, DOWN_PAUSE_BY, 'the cluster is being removed'))
+    onProgress?.('paused the agent');
 }
 
 /**
@@ -196,23 +211,7 @@ async function pauseForDown(
  * a pause anyone else pulled stays.
  */
 export async function releaseDownPause(docker: Docker, m: ClusterManifest): Promise<boolean> {
-  const cluster = m.metadata.name;
-  const r = await execInService(docker, etcdServiceName(cluster, 1), [
-    'etcdctl',
-    '--endpoints=http://127.0.0.1:2379',
-    'get',
-    '--print-value-only',
-    pauseKey(cluster),
-  ]);
-  if (r.exitCode !== 0 || !r.stdout.trim()) return false;
-  if (parsePauseValue(r.stdout).by !== DOWN_PAUSE_BY) return false;
-  await execInService(docker, etcdServiceName(cluster, 1), [
-    'etcdctl',
-    '--endpoints=http://127.0.0.1:2379',
-    'del',
-    pauseKey(cluster),
-  ]);
-  return true;
+  return releasePause(docker, m.metadata.name, DOWN_PAUSE_BY);
 }
 
 /** Removes services and waits until their task containers, exited ones too, are gone. */

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { parseAllDocuments, parseDocument, type Document } from 'yaml';
 import { callAgent } from '../../agent/cli/agent-api.js';
-import { localRepositoryPath, etcdServiceName } from '../../agent/cluster/names.js';
-import { execInService } from '../../agent/docker/client.js';
+import { etcdctl as runEtcdctl } from '../../agent/cluster/etcdctl.js';
+import { localRepositoryPath } from '../../agent/cluster/names.js';
 import { waitFor } from '../../agent/core/wait.js';
 import type { ClusterManifest } from '../../agent/manifests/types.js';
 import type { DriftReport } from '../../agent/report/model.js';
@@ -94,11 +94,5 @@ export async function waitInSync(
 
 /** etcdctl inside an etcd member, as an operator would run it. */
 export async function etcdctl(cluster: string, args: string[]): Promise<string> {
-  const r = await execInService(testDocker(), etcdServiceName(cluster, 1), [
-    'etcdctl',
-    '--endpoints=http://127.0.0.1:2379',
-    ...args,
-  ]);
-  if (r.exitCode !== 0) throw new Error(`etcdctl ${args[0]} failed: ${r.stderr}`);
-  return r.stdout;
+  return runEtcdctl(testDocker(), cluster, args);
 }
