@@ -12,6 +12,25 @@ export interface DriftItem {
   /** Each field that differs, with desired and live values (never a secret's value). */
   differences: Array<{ field: string; desired: unknown; live: unknown }>;
   reason?: string;
+  /** Progress of a long operation on this resource (a rebalance's shard moves). */
+  progress?: DriftProgress;
+}
+
+/** How far a long operation got; rendered by agent/report/progress.ts. */
+export interface DriftProgress {
+  /** What `done` and `total` count, e.g. `shard moves`. */
+  unit: string;
+  done: number;
+  total: number;
+  bytesDone?: number;
+  bytesTotal?: number;
+  /** Estimated time left, from the rate measured so far; absent when not known yet. */
+  etaMs?: number;
+  startedAt?: string;
+  updatedAt?: string;
+  finishedAt?: string;
+  /** The step in progress, e.g. `copying shard 3 of memory.memory_entries w1 → w3`. */
+  current?: string;
 }
 
 export type BackendName = 'swarm' | 'shards' | 'patroni';

@@ -30,6 +30,7 @@ import { ensureLocalRepository, loadFromRepository, removeLocalRepository } from
 import { callAgent } from './agent-api.js';
 import { configFromEnv } from '../daemon/config.js';
 import { startAgent } from '../daemon/run.js';
+import { progressLines } from '../report/progress.js';
 import { renderText } from '../report/text.js';
 import type { DriftReport } from '../report/model.js';
 import { userInfo } from 'node:os';
@@ -161,7 +162,15 @@ program
     const set = await resolveSet(opts.manifests);
     const status = await readClusterStatus(createDocker(), set.cluster);
     if (opts.output === 'json') json(status);
-    else out(renderStatus(set.cluster, status));
+    else {
+      out(renderStatus(set.cluster, status));
+      // A rebalance's progress from the agent's latest report; no agent, no line.
+      const report = (await callAgent(createDocker(), set.cluster, 'GET', '/api/drift').catch(
+        () => null,
+      )) as DriftReport | null;
+      const lines = report ? progressLines(report) : [];
+      if (lines.length > 0) out(['', ...lines].join('\n'));
+    }
   });
 
 program

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import type { Logger } from '../core/log.js';
+import { shardsPerGroup } from '../backends/shards/index.js';
 import { swarmBackend } from '../backends/swarm/index.js';
 import { etcd3Store, fetchHttp, patroniBackend } from '../backends/patroni/index.js';
 import { FencedFailover } from '../failover/index.js';
@@ -73,21 +74,21 @@ export async function startAgent(
   const addresses = new MemberAddresses(deps.docker, config.cluster);
   // Patroni's keys live in the same etcd as the agent's; its REST API is on the overlay.
   const patroniStore = etcd3Store(etcd);
+  const shardsContext = swarmShardsContext(
+    { cluster: config.cluster, coordinator: config.coordinator, database: config.database },
+    addresses,
+    log,
+  );
   const backends = [
     bindBackend(swarmBackend, {
       docker: deps.docker,
       images: config.images,
       cluster: config.cluster,
       onProgress: (line: string) => log.info({ backend: 'swarm', progress: line }, 'progress'),
+      // A group marked remove: true keeps its services until the engine moved its shards off.
+      shardsPerGroup: (groups: string[]) => shardsPerGroup(shardsContext, groups),
     }),
-    bindBackend(
-      agentShardsBackend(addresses),
-      swarmShardsContext(
-        { cluster: config.cluster, coordinator: config.coordinator, database: config.database },
-        addresses,
-        log,
-      ),
-    ),
+    bindBackend(agentShardsBackend(addresses), shardsContext),
     bindBackend(patroniBackend, {
       store: patroniStore,
       http: fetchHttp(),

@@ -21,6 +21,8 @@ export interface MoveOptions {
   copyTimeoutMs?: number;
   pollMs?: number;
   onStep?: (moveId: number, state: MoveState) => void;
+  /** Called at each poll of the initial copy (progress: bytes copied so far). */
+  onCopyPoll?: (moveId: number) => Promise<void> | void;
 }
 
 export interface PlannedMove {
@@ -59,6 +61,7 @@ export async function resumeMove(
       );
       if (rows[0]?.ok) break;
       if (Date.now() > deadline) throw new Error(`pgmesh: move ${moveId}: copy timed out`);
+      await options.onCopyPoll?.(moveId);
       await sleep(options.pollMs ?? 200);
     }
     s = await state(client, moveId);

@@ -1,5 +1,6 @@
 import { describePause } from '../gate/gate.js';
 import type { DriftReport } from './model.js';
+import { describeProgress } from './progress.js';
 
 export function escapeHtml(value: unknown): string {
   const s = typeof value === 'string' ? value : value === undefined ? '' : JSON.stringify(value);
@@ -90,6 +91,16 @@ function reportBody(r: DriftReport, history: DriftReport[]): string {
         ? `<table><tr><th>Resource</th><th>State</th><th>Field</th><th>Desired</th><th>Live</th><th>Reason</th></tr>${rows(itemRows)}</table>`
         : '<p>No resources reported.</p>',
     );
+    for (const i of b.items) {
+      if (!i.progress) continue;
+      const p = i.progress;
+      const pct = p.total > 0 ? Math.min(100, Math.round((p.done * 100) / p.total)) : 0;
+      parts.push(
+        `<p><code>${escapeHtml(i.resource)}</code> ${badge(i.state)} ` +
+          `<progress max="${p.total}" value="${p.done}">${pct}%</progress> ` +
+          `${escapeHtml(describeProgress(p))}</p>`,
+      );
+    }
     if (b.actions.length) {
       parts.push(
         '<table><tr><th>Action</th><th>Risk</th><th>Result</th><th>ms</th><th>Reason</th></tr>',

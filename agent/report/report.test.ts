@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { renderHtml } from './html.js';
+import {
+  describeProgress,
+  estimateEtaMs,
+  formatBytes,
+  formatDuration,
+  progressLines,
+} from './progress.js';
 import { MemoryReportStore } from './store.js';
 import { REDACTED, scrubSecrets } from './scrub.js';
 import { sampleReport } from './sample.js';
@@ -67,5 +74,76 @@ describe('MemoryReportStore', () => {
     const h = await store.history();
     expect(h.map((r) => r.seq)).toEqual([5, 4, 3]);
     expect((await store.latest())?.agent).toBe('a4');
+  });
+});
+
+describe('progress', () => {
+  it('estimates the time left from the run’s rate, by bytes or else by steps', () => {
+    expect(
+      estimateEtaMs({ elapsedMs: 10_000, done: 1, total: 4, bytesDone: 100, bytesTotal: 400 }),
+    ).toBe(30_000);
+    expect(
+      estimateEtaMs({ elapsedMs: 10_000, done: 2, total: 4, bytesDone: 0, bytesTotal: 0 }),
+    ).toBe(10_000);
+    expect(estimateEtaMs({ elapsedMs: 10_000, done: 4, total: 4 })).toBe(0);
+    expect(estimateEtaMs({ elapsedMs: 0, done: 0, total: 4 })).toBeUndefined();
+    expect(
+      estimateEtaMs({ elapsedMs: 5_000, done: 0, total: 4, bytesDone: 0, bytesTotal: 400 }),
+    ).toBeUndefined();
+  });
+
+  it('formats bytes, durations and one progress line', () => {
+    expect(formatBytes(512)).toBe('512 B');
+    expect(formatBytes(1536)).toBe('1.5 KiB');
+    expect(formatBytes(3 * 1024 * 1024)).toBe('3.0 MiB');
+    expect(formatDuration(45_400)).toBe('45 s');
+    expect(formatDuration(200_000)).toBe('3 min 20 s');
+    expect(formatDuration(7_500_000)).toBe('2 h 5 min');
+    expect(
+      describeProgress({
+        unit: 'shard moves',
+        done: 2,
+        total: 4,
+        bytesDone: 1024 * 1024,
+        bytesTotal: 4 * 1024 * 1024,
+        etaMs: 40_000,
+        current: 'copying: shard 3 of memory.memory_entries w1 → w3',
+      }),
+    ).toBe(
+      '2/4 shard moves, 1.0 MiB/4.0 MiB (25%), ETA 40 s — copying: shard 3 of memory.memory_entries w1 → w3',
+    );
+    expect(
+      describeProgress({
+        unit: 'shard moves',
+        done: 4,
+        total: 4,
+        finishedAt: '2025-01-01T00:01:00.000Z',
+      }),
+    ).toBe('4/4 shard moves, finished 2025-01-01T00:01:00.000Z');
+  });
+
+  it('shows a drift item’s progress in the text and HTML reports', () => {
+    const r = sampleReport();
+    r.backends.push({
+      backend: 'shards',
+      state: 'acting',
+      items: [
+        {
+          backend: 'shards',
+          resource: 'rebalance',
+          state: 'acting',
+          differences: [],
+          progress: { unit: 'shard moves', done: 1, total: 3, etaMs: 60_000 },
+        },
+      ],
+      actions: [],
+      refusals: [],
+    });
+    expect(renderText(r)).toMatch(
+      /progress:\n.*\n.*\nshards\s+rebalance\s+acting\s+1\/3 shard moves, ETA 1 min/,
+    );
+    expect(renderHtml(r)).toContain('<progress max="3" value="1">33%</progress>');
+    expect(progressLines(r)).toEqual(['shards rebalance (acting): 1/3 shard moves, ETA 1 min']);
+    expect(progressLines(sampleReport())).toEqual([]);
   });
 });

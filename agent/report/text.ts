@@ -1,5 +1,6 @@
 import { describePause } from '../gate/gate.js';
 import type { DriftReport } from './model.js';
+import { describeProgress } from './progress.js';
 
 /** Formats a value for one table cell: short, one line. */
 export function cell(value: unknown, max = 40): string {
@@ -56,6 +57,17 @@ export function renderText(report: DriftReport): string {
     }
   }
   out.push('', table(['BACKEND', 'RESOURCE', 'STATE', 'FIELD', 'DESIRED', 'LIVE', 'REASON'], rows));
+  const progress = report.backends.flatMap((b) =>
+    b.items.flatMap((item) =>
+      item.progress
+        ? [[b.backend, item.resource, item.state, describeProgress(item.progress)]]
+        : [],
+    ),
+  );
+  if (progress.length > 0) {
+    out.push('', 'progress:');
+    out.push(table(['BACKEND', 'RESOURCE', 'STATE', 'PROGRESS'], progress));
+  }
   const corrected = report.backends.flatMap((b) =>
     (b.corrected ?? []).flatMap((item) =>
       item.differences.map((d) => [

@@ -18,103 +18,30 @@ import {
   planShards,
   desiredFromManifests,
   shardsBackend,
+  shardsPerGroup,
   type ShardsContext,
   type ShardsPlannedAction,
   type ShardsProgress,
 } from '../../agent/backends/shards/index.js';
 import { silentLogger } from '../../agent/core/log.js';
 import { parseManifestSetFromFiles } from '../../agent/manifests/index.js';
-import { ENGINE_TEST_IMAGE, type PgNode } from '../helpers/pg-containers.js';
+import { copiedBytes } from '../../agent/backends/shards/progress.js';
+import { scramMatches } from '../../agent/backends/shards/scram.js';
+import { drainWait } from '../../agent/backends/swarm/plan.js';
+import { startPgCluster, type PgCluster, type PgNode } from '../helpers/pg-containers.js';
 
 const run = promisify(execFile);
+
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const PREFIX = 'pgmtest-shards-it';
+const PREFIX = 'pgmtest-engine-shards';
 const DIMS = 64;
 const SHARDS = 8;
+// Above the analyze rule's 50-row floor, so every shard holding a namespace is re-analyzed.
+const ROWS_PER_NAMESPACE = 60;
 
-// pg-containers.ts only accepts the `pgmtest-engine-` prefix; this suite names its
-// containers `pgmtest-shards-*`, so it starts them the same way here.
-async function docker(args: string[]): Promise<string> {
-  const { stdout } = await run('docker', args, { maxBuffer: 16 * 1024 * 1024 });
-  return stdout.trim();
-}
-
-async function removeContainers(): Promise<void> {
-  const ids = await docker(['ps', '-aq', '--filter', `name=^${PREFIX}-`]);
-  if (ids) await docker(['rm', '-f', '-v', ...ids.split('\n')]).catch(() => '');
-  await docker(['network', 'rm', `${PREFIX}-net`]).catch(() => '');
-}
-
-async function startNode(name: string, coordinator: boolean): Promise<PgNode> {
-  const settings = [
-    'shared_buffers=32MB',
-    'max_connections=60',
-    'fsync=off',
-    'synchronous_commit=off',
-    'full_page_writes=off',
-    'wal_level=logical',
-    'max_wal_senders=20',
-    'max_replication_slots=20',
-    'max_logical_replication_workers=8',
-    'max_worker_processes=16',
-    'listen_addresses=*',
-    'max_locks_per_transaction=256',
-    ...(coordinator ? ['shared_preload_libraries=pgmesh'] : []),
-  ];
-  const script = [
-    'set -e',
-    'initdb -D /pgdata/d -U postgres --auth=trust --no-sync >/dev/null',
-    'echo "host all all all trust" >> /pgdata/d/pg_hba.conf',
-    'echo "host replication all all trust" >> /pgdata/d/pg_hba.conf',
-    'exec postgres -D /pgdata/d "$@"',
-  ].join('\n');
-  await docker([
-    'run',
-    '-d',
-    '--name',
-    name,
-    '--hostname',
-    name,
-    '--network',
-    `${PREFIX}-net`,
-    '--label',
-    'pgmtest-shards=1',
-    '--tmpfs',
-    '/pgdata:uid=100,gid=102,mode=0700',
-    '--shm-size',
-    '128m',
-    '-p',
-    '127.0.0.1::5432',
-    ENGINE_TEST_IMAGE,
-    'sh',
-    '-c',
-    script,
-    'sh',
-    ...settings.flatMap((s) => ['-c', s]),
-  ]);
-  const out = await docker(['port', name, '5432/tcp']);
-  const port = Number(/:(\d+)\s*$/m.exec(out.split('\n')[0] ?? '')?.[1]);
-  return { name, port, url: `postgres://postgres@127.0.0.1:${port}/postgres` };
-}
-
-async function awaitReady(node: PgNode): Promise<void> {
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    try {
-      const c = new pg.Client({ connectionString: node.url });
-      await c.connect();
-      await c.query('SELECT 1');
-      await c.end();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 300));
-    }
-  }
-}
-
+let cluster: PgCluster;
 let coord: PgNode;
-const workers: PgNode[] = [];
+let workers: PgNode[] = [];
 let db: pg.Client;
 let secrets: string;
 let memoryYaml: string;
@@ -130,7 +57,13 @@ spec:
   coordinator:
     members: 1
   workerGroups:
-${groups.map((g) => `    - { name: ${g}, members: 1 }`).join('\n')}
+${groups
+  .map((g) =>
+    g.endsWith(':remove')
+      ? `    - { name: ${g.slice(0, -7)}, members: 1, remove: true }`
+      : `    - { name: ${g}, members: 1 }`,
+  )
+  .join('\n')}
 `;
 }
 
@@ -151,6 +84,39 @@ async function applyAll(actions: ShardsPlannedAction[]): Promise<void> {
   for (const a of actions) await shardsBackend.apply(a, ctx, silentLogger());
 }
 
+/**
+ * Plans and applies until nothing is left, as successive agent cycles would: what one
+ * plan creates (tables, groups, moved shards) is observed, and acted on, by the next.
+ */
+async function converge(groups: string[], memory = memoryYaml, rounds = 4) {
+  const kinds: string[][] = [];
+  for (let i = 0; i < rounds; i++) {
+    const { plan, live } = await planFor(groups, memory);
+    expect(plan.refusals).toEqual([]);
+    if (plan.actions.length === 0) return { plan, live, kinds };
+    kinds.push(plan.actions.map((a) => a.action.kind));
+    await applyAll(plan.actions);
+  }
+  throw new Error(`not converged after ${rounds} rounds: ${JSON.stringify(kinds)}`);
+}
+
+async function onWorker<T>(w: PgNode, user: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({
+    host: '127.0.0.1',
+    port: w.port,
+    user,
+    database: 'postgres',
+    password: `s3cret-${user}-pw`,
+  });
+  c.on('error', () => {});
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
 async function counts(): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const t of ['memory_entries', 'patterns', 'graph_nodes', 'trajectories']) {
@@ -169,19 +135,9 @@ async function spreadOf(table: string): Promise<Record<string, number>> {
 }
 
 beforeAll(async () => {
-  await removeContainers();
-  await docker([
-    'network',
-    'create',
-    '--driver',
-    'bridge',
-    '--label',
-    'pgmtest-shards=1',
-    `${PREFIX}-net`,
-  ]);
-  coord = await startNode(`${PREFIX}-coord`, true);
-  for (const g of ['w1', 'w2', 'w3']) workers.push(await startNode(`${PREFIX}-${g}`, false));
-  await Promise.all([coord, ...workers].map(awaitReady));
+  cluster = await startPgCluster({ prefix: PREFIX, workers: 3 });
+  coord = cluster.coordinator;
+  workers = cluster.workers;
   db = new pg.Client({ connectionString: coord.url });
   db.on('error', () => {});
   await db.connect();
@@ -205,7 +161,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await db?.end().catch(() => {});
-  await removeContainers();
+  await cluster?.stop();
   if (secrets) await rm(secrets, { recursive: true, force: true });
 });
 
@@ -233,10 +189,15 @@ describe('shards backend against the engine', () => {
     expect(JSON.stringify(plan)).not.toContain('s3cret');
     await applyAll(plan.actions);
 
-    const again = await planFor(['w1', 'w2']);
-    expect(again.plan.refusals).toEqual([]);
-    expect(again.plan.actions.map((a) => a.summary)).toEqual([]);
-    expect(again.plan.drift.every((d) => d.state === 'in-sync')).toBe(true);
+    // The next cycle sees the registered groups and the new partitions: the roles on
+    // every group, and statistics for the (empty) partitions.
+    const next = await converge(['w1', 'w2']);
+    expect(next.kinds).toHaveLength(1);
+    expect([...new Set(next.kinds[0])]).toEqual(['analyze', 'ensure-group-role']);
+    expect(next.kinds[0]?.filter((k) => k === 'ensure-group-role')).toHaveLength(6);
+    expect(next.kinds[0]?.filter((k) => k === 'analyze')).toHaveLength(4);
+    const again = next;
+    expect(again.plan.drift.filter((d) => d.state !== 'in-sync')).toEqual([]);
     expect(await spreadOf('memory.memory_entries')).toEqual({ w1: 4, w2: 4 });
     const app = again.live.roles.find((r) => r.name === 'app');
     expect(app).toMatchObject({
@@ -262,7 +223,7 @@ describe('shards backend against the engine', () => {
       await db.query(
         `INSERT INTO memory.memory_entries (namespace, content, embedding)
          SELECT $1, 'e' || i, (SELECT array_agg(sin(i * 7 + d + $2))::vector FROM generate_series(1, ${DIMS}) d)
-           FROM generate_series(1, 12) i`,
+           FROM generate_series(1, ${ROWS_PER_NAMESPACE}) i`,
         [`ns-${n}`, n],
       );
       await db.query(`INSERT INTO memory.patterns (namespace, name) VALUES ($1, 'p')`, [`ns-${n}`]);
@@ -270,6 +231,148 @@ describe('shards backend against the engine', () => {
         `ns-${n}`,
       ]);
     }
+  });
+
+  it('gives every role the coordinator’s verifier and its preset on every group’s shards', async () => {
+    const shardOn = async (group: string, table = 'memory.memory_entries') => {
+      const r = await db.query<{ shard_table: string }>(
+        'SELECT shard_table FROM pgmesh.shards WHERE relid = $1::regclass AND group_name = $2 ORDER BY remainder LIMIT 1',
+        [table, group],
+      );
+      return `pgmesh_shards.${pg.escapeIdentifier(r.rows[0]!.shard_table)}`;
+    };
+    const verifiers = async (node: PgNode) => {
+      const c = new pg.Client({ connectionString: node.url });
+      await c.connect();
+      const r = await c.query<{ rolname: string; rolpassword: string }>(
+        "SELECT rolname, rolpassword FROM pg_authid WHERE rolname IN ('app', 'readonly', 'mcp') ORDER BY 1",
+      );
+      await c.end();
+      return r.rows;
+    };
+    const onCoordinator = await verifiers(coord);
+    expect(onCoordinator.map((r) => r.rolname)).toEqual(['app', 'mcp', 'readonly']);
+    for (const w of workers.slice(0, 2)) {
+      const found = await verifiers(w);
+      expect(found).toEqual(onCoordinator);
+      for (const r of found)
+        expect(scramMatches(r.rolpassword, `s3cret-${r.rolname}-pw`)).toBe(true);
+    }
+
+    // w1 checks the roles' passwords (SCRAM) from now on, as a real worker would.
+    await run('docker', [
+      'exec',
+      '-u',
+      'postgres',
+      workers[0]!.name,
+      'sh',
+      '-c',
+      "sed -i '1i host all app,readonly,mcp all scram-sha-256' /pgdata/d/pg_hba.conf",
+    ]);
+    await db.query("SELECT pgmesh._query('w1', 'SELECT pg_reload_conf()::text')");
+    const entries = await shardOn('w1');
+    const patterns = await shardOn('w1', 'memory.patterns');
+    await onWorker(workers[0]!, 'readonly', async (c) => {
+      await c.query(`SELECT count(*) FROM ${entries}`);
+      await expect(
+        c.query(`INSERT INTO ${patterns} SELECT * FROM ${patterns} LIMIT 0`),
+      ).rejects.toThrow(/permission denied/);
+      await expect(c.query(`UPDATE ${entries} SET content = 'x'`)).rejects.toThrow(
+        /permission denied/,
+      );
+    });
+    await expect(
+      new pg.Client({
+        host: '127.0.0.1',
+        port: workers[0]!.port,
+        user: 'readonly',
+        database: 'postgres',
+        password: 'wrong',
+      }).connect(),
+    ).rejects.toThrow(/password authentication failed/);
+    await onWorker(workers[0]!, 'mcp', async (c) => {
+      await c.query('BEGIN');
+      // The privilege is checked whatever the row count (shard tables have no defaults).
+      await c.query(`INSERT INTO ${patterns} SELECT * FROM ${patterns} LIMIT 0`);
+      await expect(c.query(`DELETE FROM ${patterns}`)).rejects.toThrow(/permission denied/);
+      await c.query('ROLLBACK');
+    });
+    await onWorker(workers[0]!, 'app', async (c) => {
+      await c.query('BEGIN');
+      await c.query(`UPDATE ${entries} SET content = content`);
+      await c.query('ROLLBACK');
+    });
+
+    // Drift made on the worker directly is found and put right.
+    await db.query('SELECT pgmesh._exec($1, $2)', [
+      'w1',
+      `GRANT INSERT, DELETE ON ${patterns} TO readonly; ALTER ROLE readonly PASSWORD 'changed-by-hand'`,
+    ]);
+    // (The rows loaded above may already be due for ANALYZE: the next test's subject.)
+    const roleActions = async () =>
+      (await planFor(['w1', 'w2'])).plan.actions.filter((a) => a.action.kind !== 'analyze');
+    const { plan } = await planFor(['w1', 'w2']);
+    const fix = await roleActions();
+    expect(fix.map((a) => a.summary)).toEqual([
+      'update role readonly on worker group w1 (preset readonly: password, tablePrivileges)',
+    ]);
+    expect(JSON.stringify(plan)).not.toMatch(/SCRAM|s3cret|changed-by-hand/);
+    await applyAll(fix);
+    expect(await verifiers(workers[0]!)).toEqual(onCoordinator);
+    await onWorker(workers[0]!, 'readonly', async (c) => {
+      await expect(c.query(`DELETE FROM ${patterns}`)).rejects.toThrow(/permission denied/);
+    });
+    expect(await roleActions()).toEqual([]);
+  });
+
+  it('analyzes a freshly loaded table; the routed namespace query then pushes ORDER BY ... LIMIT', async () => {
+    // The rows loaded above: the partitions were analyzed while empty, their shards now
+    // hold rows (the workers' statistics reach n_live_tup within seconds).
+    const q = `[${Array.from({ length: DIMS }, (_, d) => Math.cos(d).toFixed(4)).join(',')}]`;
+    const explain = async () =>
+      (
+        await db.query<{ 'QUERY PLAN': string }>(
+          `EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM memory.memory_entries
+            WHERE namespace = 'ns-3' ORDER BY embedding <=> '${q}'::vector LIMIT 5`,
+        )
+      ).rows
+        .map((r) => r['QUERY PLAN'])
+        .join('\n');
+    // Statistics from when the shards were empty: routed, but sorted on the coordinator.
+    expect(await explain()).not.toMatch(/Remote SQL: .* LIMIT/);
+    // Only memory_entries gained enough rows (the other tables: one row per namespace).
+    let analyze: ShardsPlannedAction[] = [];
+    for (let i = 0; i < 60 && analyze.length === 0; i++) {
+      const { plan } = await planFor(['w1', 'w2']);
+      analyze = plan.actions.filter(
+        (a) => a.action.kind === 'analyze' && a.action.table === 'memory.memory_entries',
+      );
+      if (analyze.length === 0) await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(analyze.map((a) => a.summary)).toContainEqual(
+      expect.stringMatching(
+        /^analyze \d+ foreign partition\(s\) of memory\.memory_entries \(rows changed\)$/,
+      ),
+    );
+    await applyAll(analyze);
+
+    const stats = await db.query<{ partition: string; reltuples: number; columns: string }>(
+      `SELECT s.partition, c.reltuples::float8 AS reltuples,
+              (SELECT count(*) FROM pg_statistic st WHERE st.starelid = c.oid) AS columns
+         FROM pgmesh.shards s JOIN pg_class c ON c.relname = s.partition AND c.relnamespace = 'pgmesh_part'::regnamespace
+        WHERE s.relid = 'memory.memory_entries'::regclass`,
+    );
+    expect(stats.rows).toHaveLength(SHARDS);
+    for (const r of stats.rows) {
+      const n = await db.query<{ n: string }>(
+        `SELECT count(*) AS n FROM pgmesh_part.${pg.escapeIdentifier(r.partition)}`,
+      );
+      expect(r.reltuples, r.partition).toBe(Number(n.rows[0]?.n));
+      if (r.reltuples > 0) expect(Number(r.columns), r.partition).toBeGreaterThan(0);
+    }
+    const text = await explain();
+    expect(text).toMatch(/Remote SQL: SELECT .* ORDER BY .*<=>.* LIMIT 5/);
+    expect((await planFor(['w1', 'w2'])).plan.actions).toEqual([]);
   });
 
   it('registers a third group and moves shards onto it until balanced, rows intact', async () => {
@@ -299,9 +402,24 @@ describe('shards backend against the engine', () => {
     expect(await spreadOf('memory.memory_entries')).toEqual({ w1: 3, w2: 3, w3: 2 });
     expect(await spreadOf('memory.trajectories')).toEqual({ w1: 3, w2: 3, w3: 2 });
     expect(await counts()).toEqual(before);
-    const again = await planFor(['w1', 'w2', 'w3']);
-    expect(again.plan.actions.map((a) => a.summary)).toEqual([]);
-    expect(again.plan.refusals).toEqual([]);
+    // The next cycle: statistics for the partitions the moves attached, roles on w3.
+    const next = await converge(['w1', 'w2', 'w3']);
+    expect(next.kinds).toHaveLength(1);
+    expect([...new Set(next.kinds[0])].sort()).toEqual(['analyze', 'ensure-group-role']);
+    // The run as recorded in the engine, as the drift report shows it.
+    const run = next.plan.drift.find((d) => d.resource === 'rebalance');
+    expect(run?.state).toBe('in-sync');
+    expect(run?.progress).toMatchObject({ unit: 'shard moves', done: 4, total: 4, etaMs: 0 });
+    expect(run?.progress?.bytesDone).toBe(run?.progress?.bytesTotal);
+    expect(run?.progress?.finishedAt).toEqual(expect.any(String));
+    const moved = await db.query<{ shard_table: string }>(
+      "SELECT shard_table FROM pgmesh.shards WHERE relid = 'memory.memory_entries'::regclass AND group_name = 'w3' LIMIT 1",
+    );
+    const shard = `pgmesh_shards.${pg.escapeIdentifier(moved.rows[0]!.shard_table)}`;
+    await onWorker(workers[2]!, 'readonly', async (c) => {
+      await c.query(`SELECT count(*) FROM ${shard}`);
+      await expect(c.query(`DELETE FROM ${shard}`)).rejects.toThrow(/permission denied/);
+    });
   });
 
   it('rebuilds every shard index when m changes, while a reader sees no error', async () => {
@@ -361,5 +479,40 @@ describe('shards backend against the engine', () => {
     const remembered = again.live.shardCommands.filter((c) => c.table === 'memory.memory_entries');
     expect(remembered).toHaveLength(1);
     expect(remembered[0]?.command).toContain('WITH (m = 24, ef_construction = 64)');
+  });
+
+  it('drains a group marked remove: true; the swarm backend keeps it until it holds no shard', async () => {
+    const changed = memoryYaml.replace(/(name: memory-entries-embedding[\s\S]*?)m: 16/, '$1m: 24');
+    const before = await counts();
+    // 4 tables × 8 shards: 3/3/2 per co-location group (3 tables, then trajectories).
+    const held = await shardsPerGroup(ctx, ['w1', 'w2', 'w3']);
+    expect(held).toEqual({ known: true, counts: { w1: 12, w2: 12, w3: 8 } });
+    expect(drainWait('w3', held)).toBe('waiting for shards to drain: 8 shards on w3');
+
+    const { plan } = await planFor(['w1', 'w2', 'w3:remove'], changed);
+    const kinds = plan.actions.map((a) => a.action.kind);
+    expect(kinds).toEqual([
+      'drain-group',
+      ...kinds.slice(1, -1).map(() => 'move-shard'),
+      'remove-group',
+    ]);
+    expect(kinds).toHaveLength(1 + 4 + 1);
+    await applyAll(plan.actions);
+
+    const after = await shardsPerGroup(ctx, ['w1', 'w2', 'w3']);
+    expect(after).toEqual({ known: true, counts: { w1: 16, w2: 16, w3: 0 } });
+    expect(drainWait('w3', after)).toBeNull();
+    // The copy's progress reading (used every 2 s of a long copy): the last move's target
+    // now holds its shard tables.
+    const last = await db.query<{ id: string }>('SELECT max(move_id) AS id FROM pgmesh.data_moves');
+    expect(await copiedBytes(db, Number(last.rows[0]?.id))).toBeGreaterThan(0);
+    expect(await counts()).toEqual(before);
+    const unknown = await shardsPerGroup(
+      { ...ctx, connect: () => Promise.reject(new Error('connection refused')) },
+      ['w3'],
+    );
+    expect(drainWait('w3', unknown)).toBe(
+      'waiting for shards to drain: placement unknown (the coordinator is not reachable: connection refused); w3 is kept',
+    );
   });
 });

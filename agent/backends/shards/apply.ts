@@ -11,6 +11,8 @@ import { installEngine } from '../../engine/install.js';
 import { moveShard, resumeMove } from '../../engine/move-shard.js';
 import { readSecret, readSecretPath, ROLE_COMMENT_PREFIX } from './observe.js';
 import { describeShardsAction } from './plan.js';
+import { estimateEtaMs } from '../../report/progress.js';
+import { copiedBytes, latestRun, saveRun, startRun, type RebalanceRun } from './progress.js';
 import { scramVerifier } from './scram.js';
 import pg from 'pg';
 import { createTableSql, dropIndexSql, fillTemplate, ident, qualifiedIdent } from './sql.js';
@@ -100,7 +102,80 @@ async function run(a: ShardsAction, c: ClientBase, ctx: ShardsContext, log: Logg
     case 'ensure-role':
       await ensureRole(a, c, ctx);
       return;
+    case 'ensure-group-role':
+      await ensureGroupRole(a, c);
+      return;
+    case 'analyze':
+      await analyze(a, c, log);
+      return;
   }
+}
+
+/**
+ * ANALYZE of the listed foreign partitions (postgres_fdw samples the shard remotely). A
+ * partition replaced since the plan (a move) is skipped: the next cycle looks again.
+ */
+async function analyze(
+  a: Extract<ShardsAction, { kind: 'analyze' }>,
+  c: ClientBase,
+  log: Logger,
+): Promise<void> {
+  let done = 0;
+  for (const p of a.partitions) {
+    const found = await c.query('SELECT 1 FROM pg_class WHERE oid = to_regclass($1)', [
+      `pgmesh_part.${ident(p.partition)}`,
+    ]);
+    if (!found.rowCount) continue;
+    await c.query(`ANALYZE pgmesh_part.${ident(p.partition)}`);
+    done++;
+  }
+  log.info({ backend: 'shards', table: a.table, partitions: done }, 'analyzed');
+}
+
+/**
+ * The role on one worker group's primary, through the engine's dblink runner: created if
+ * missing, LOGIN and CREATEROLE as on the coordinator, the coordinator's SCRAM verifier
+ * (read from pg_authid and quoted by format() inside the coordinator, so it never passes
+ * through the agent), and the preset's privileges on the group's shard tables, exactly.
+ */
+async function ensureGroupRole(
+  a: Extract<ShardsAction, { kind: 'ensure-group-role' }>,
+  c: ClientBase,
+): Promise<void> {
+  const role = ident(a.role);
+  const exists = await c.query<{ v: string | null }>(
+    "SELECT pgmesh._query($1, format('SELECT count(*) FROM pg_roles WHERE rolname = %L', $2::text)) AS v",
+    [a.group, a.role],
+  );
+  if (exists.rows[0]?.v === '0') {
+    await c.query('SELECT pgmesh._exec($1, $2)', [a.group, `CREATE ROLE ${role} LOGIN`]);
+  }
+  if (a.setPassword) {
+    // Its own statement: a failing multi-statement string would be logged whole.
+    const set = await c.query(
+      `SELECT pgmesh._exec($1, format('ALTER ROLE %I PASSWORD %L', rolname, rolpassword))
+         FROM pg_authid WHERE rolname = $2 AND rolpassword IS NOT NULL`,
+      [a.group, a.role],
+    );
+    if (!set.rowCount) {
+      throw new Error(`role ${a.role} has no password on the coordinator to copy`);
+    }
+  }
+  const statements = [
+    `ALTER ROLE ${role} LOGIN ${a.createRole ? 'CREATEROLE' : 'NOCREATEROLE'}`,
+    `REVOKE ALL ON SCHEMA pgmesh_shards FROM ${role}`,
+    ...(a.schemaPrivileges.length
+      ? [`GRANT ${a.schemaPrivileges.map(priv).join(', ')} ON SCHEMA pgmesh_shards TO ${role}`]
+      : []),
+  ];
+  for (const [table, privileges] of Object.entries(a.tablePrivileges)) {
+    const t = `pgmesh_shards.${ident(table)}`;
+    statements.push(`REVOKE ALL ON TABLE ${t} FROM ${role}`);
+    if (privileges.length)
+      statements.push(`GRANT ${privileges.map(priv).join(', ')} ON TABLE ${t} TO ${role}`);
+  }
+  // One string: one implicit transaction on the worker.
+  await c.query('SELECT pgmesh._exec($1, $2)', [a.group, statements.join('; ')]);
 }
 
 async function readSecretFile(file: string): Promise<string> {
@@ -185,6 +260,11 @@ async function buildIndex(
   }
 }
 
+/**
+ * One move, with progress after every step and while the copy runs: moves done / total
+ * and bytes of this plan's run, the ETA from the run's rate so far. The run is kept in the
+ * engine's journal (progress.ts) for the drift report and other agent replicas.
+ */
 async function move(
   a: Extract<ShardsAction, { kind: 'resume-move' | 'move-shard' }>,
   c: ClientBase,
@@ -192,33 +272,75 @@ async function move(
   log: Logger,
 ): Promise<void> {
   const now = ctx.now ?? Date.now;
-  const t0 = now();
   const resource = `${a.table}/${a.remainder}`;
+  const label =
+    a.kind === 'move-shard'
+      ? `shard ${a.remainder} of ${a.table} ${a.source} → ${a.target}`
+      : `shard ${a.remainder} of ${a.table} → ${a.target} (resumed move ${a.moveId})`;
+  let run: RebalanceRun | null =
+    a.kind === 'move-shard' && a.step === 1
+      ? await startRun(c, { total: a.steps, bytesTotal: a.bytesTotal }, new Date(now()))
+      : await latestRun(c);
+  if (run?.finishedAt) run = null; // a resumed move of a run already closed
+  const base =
+    a.kind === 'move-shard'
+      ? { done: a.step - 1, total: a.steps, bytesBefore: a.bytesBefore, bytesTotal: a.bytesTotal }
+      : {
+          done: run?.done ?? 0,
+          total: run?.total ?? 1,
+          bytesBefore: run?.bytesDone ?? 0,
+          bytesTotal: run?.bytesTotal ?? 0,
+        };
+  const moveBytes = a.kind === 'move-shard' ? a.bytes : 0;
+  const startedAt = run ? Date.parse(run.startedAt) : now();
+  const progress = async (step: string, copied: number, finished = false): Promise<void> => {
+    const done = base.done + (finished ? 1 : 0);
+    const bytesDone = base.bytesBefore + (finished ? moveBytes : Math.min(copied, moveBytes));
+    const p: ShardsProgress = {
+      action: 'move-shard',
+      resource,
+      step,
+      done,
+      total: base.total,
+      bytesDone,
+      bytesTotal: base.bytesTotal,
+    };
+    const eta = estimateEtaMs({ elapsedMs: now() - startedAt, ...p });
+    if (eta !== undefined) p.etaMs = eta;
+    report(ctx, log, p);
+    if (run) {
+      const at = new Date(now()).toISOString();
+      run = {
+        ...run,
+        done,
+        bytesDone,
+        updatedAt: at,
+        current: `${step}: ${label}`,
+        ...(eta !== undefined ? { etaMs: eta } : {}),
+        ...(done >= run.total ? { finishedAt: at } : {}),
+      };
+      if (eta === undefined) delete run.etaMs;
+      await saveRun(c, run).catch((err: unknown) =>
+        log.warn({ backend: 'shards', err: (err as Error).message }, 'progress not recorded'),
+      );
+    }
+  };
+  let lastPoll = 0;
   const options = {
     pollMs: ctx.movePollMs ?? 200,
     copyTimeoutMs: ctx.moveCopyTimeoutMs ?? 600_000,
-    onStep: (_id: number, state: string) => progress(state),
-  };
-  const base =
-    a.kind === 'move-shard'
-      ? { done: a.step - 1, total: a.steps, bytesDone: a.bytesBefore, bytesTotal: a.bytesTotal }
-      : { done: 0, total: 1 };
-  const progress = (step: string, finished = false): void => {
-    const p: ShardsProgress = { action: 'move-shard', resource, step, ...base };
-    if (finished) {
-      p.done = base.done + 1;
-      if (a.kind === 'move-shard') {
-        p.bytesDone = a.bytesBefore + a.bytes;
-        const rate = a.bytes / Math.max(1, now() - t0);
-        const left = a.bytesTotal - p.bytesDone;
-        p.etaMs = left > 0 && rate > 0 ? Math.round(left / rate) : 0;
-      }
-    }
-    report(ctx, log, p);
+    onStep: (_id: number, state: string) => void progress(state, 0),
+    // Bytes copied so far, at most every 2 s (each reading opens a dblink connection).
+    onCopyPoll: async (id: number) => {
+      if (now() - lastPoll < 2000) return;
+      lastPoll = now();
+      const copied = await copiedBytes(c, id).catch(() => 0);
+      await progress('copying', copied);
+    },
   };
   if (a.kind === 'resume-move') {
     await resumeMove(c, a.moveId, options);
-    progress('moved', true);
+    await progress('moved', 0, true);
     return;
   }
   // Idempotent: a shard already on its target (an earlier attempt finished) is done.
@@ -227,16 +349,16 @@ async function move(
     [qualifiedIdent(a.table), a.remainder],
   );
   if (rows[0]?.group_name === a.target) {
-    progress('moved', true);
+    await progress('moved', 0, true);
     return;
   }
-  progress('starting');
+  await progress('starting', 0);
   const result = await moveShard(c, qualifiedIdent(a.table), a.remainder, a.target, options);
   log.info(
     { backend: 'shards', move: result.moveId, copyMs: result.copyMs, pauseMs: result.pauseMs },
     'shard move switched',
   );
-  progress('moved', true);
+  await progress('moved', 0, true);
 }
 
 function report(ctx: ShardsContext, log: Logger, p: ShardsProgress): void {

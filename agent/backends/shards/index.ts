@@ -12,6 +12,7 @@ import type { CoordinatorSession, DesiredShards, LiveShards, ShardsContext } fro
 export { applyShardsAction } from './apply.js';
 export { desiredFromManifests, engineGroupName } from './desired.js';
 export { observeShards, observeWith } from './observe.js';
+export { shardsPerGroup, type GroupShardCounts } from './placement.js';
 export { describeShardsAction, planShards, type ShardsPlannedAction } from './plan.js';
 export { rebalanceMoves } from './rebalance.js';
 export type * from './types.js';

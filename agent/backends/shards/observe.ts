@@ -5,10 +5,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { ClientBase } from 'pg';
+import { latestRun } from './progress.js';
 import { scramMatches } from './scram.js';
 import { hnswOptions } from './sql.js';
 import type {
   LiveGroup,
+  LiveGroupRole,
   LiveIndex,
   LiveRole,
   LiveShard,
@@ -72,9 +74,13 @@ export async function observeWith(client: ClientBase, ctx: ShardsContext): Promi
     remainder: number;
     group_name: string;
     shard_table: string;
-  }>(`SELECT n.nspname || '.' || c.relname AS table_name, d.colocation_id, s.remainder, s.group_name, s.shard_table
+    partition: string;
+    analyzed_rows: number | null;
+  }>(`SELECT n.nspname || '.' || c.relname AS table_name, d.colocation_id, s.remainder, s.group_name, s.shard_table,
+             s.partition::text, pc.reltuples::float8 AS analyzed_rows
         FROM pgmesh.shards s JOIN pgmesh.distributed_tables d USING (relid)
         JOIN pg_class c ON c.oid = s.relid JOIN pg_namespace n ON n.oid = c.relnamespace
+        LEFT JOIN pg_class pc ON pc.relname = s.partition AND pc.relnamespace = 'pgmesh_part'::regnamespace
        ORDER BY 1, s.remainder`);
   const moves = await client.query<{
     move_id: string;
@@ -96,6 +102,7 @@ export async function observeWith(client: ClientBase, ctx: ShardsContext): Promi
   const groups: LiveGroup[] = [];
   const indexes: LiveIndex[] = [];
   const sizes = new Map<string, number>();
+  const rowCounts = new Map<string, number>();
   for (const g of groupRows.rows) {
     const group: LiveGroup = {
       name: g.group_name,
@@ -109,9 +116,18 @@ export async function observeWith(client: ClientBase, ctx: ShardsContext): Promi
       const found = await observeGroup(client, g.server_name);
       for (const i of found.indexes) indexes.push({ ...i, group: g.group_name });
       for (const [t, b] of found.sizes) sizes.set(`${g.group_name}/${t}`, b);
+      for (const [t, n] of found.rows) rowCounts.set(`${g.group_name}/${t}`, n);
+      group.tables = [...found.sizes.keys()].sort();
     } catch (err) {
       group.reachable = false;
       group.error = err instanceof Error ? err.message : String(err);
+    }
+    if (group.reachable) {
+      try {
+        group.roles = await observeGroupRoles(client, g.server_name);
+      } catch (err) {
+        group.rolesError = err instanceof Error ? err.message : String(err);
+      }
     }
     groups.push(group);
   }
@@ -122,6 +138,9 @@ export async function observeWith(client: ClientBase, ctx: ShardsContext): Promi
     group: s.group_name,
     shardTable: s.shard_table,
     bytes: sizes.get(`${s.group_name}/${s.shard_table}`) ?? 0,
+    partition: s.partition,
+    analyzedRows: s.analyzed_rows ?? -1,
+    rows: rowCounts.get(`${s.group_name}/${s.shard_table}`) ?? null,
   }));
   return {
     engineVersion: version.rows[0]?.v ?? 0,
@@ -139,6 +158,7 @@ export async function observeWith(client: ClientBase, ctx: ShardsContext): Promi
     })),
     shardCommands: commands.rows.map((c) => ({ table: c.table_name, command: c.command })),
     roles,
+    rebalance: await latestRun(client),
   };
 }
 
@@ -146,7 +166,11 @@ export async function observeWith(client: ClientBase, ctx: ShardsContext): Promi
 async function observeGroup(
   client: ClientBase,
   server: string,
-): Promise<{ indexes: Omit<LiveIndex, 'group'>[]; sizes: Map<string, number> }> {
+): Promise<{
+  indexes: Omit<LiveIndex, 'group'>[];
+  sizes: Map<string, number>;
+  rows: Map<string, number>;
+}> {
   const indexSql = `SELECT c.relname::text, i.relname::text, ix.indisvalid, am.amname::text, a.attname::text, opc.opcname::text, i.reloptions
       FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid JOIN pg_class c ON c.oid = ix.indrelid
       JOIN pg_am am ON am.oid = i.relam
@@ -166,10 +190,11 @@ async function observeGroup(
        column_name text, opclass text, reloptions text[]) ORDER BY 1, 2`,
     [server, indexSql],
   );
-  const sizeSql = `SELECT relname::text, pg_total_relation_size(oid) FROM pg_class
-     WHERE relnamespace = 'pgmesh_shards'::regnamespace AND relkind = 'r'`;
-  const size = await client.query<{ shard_table: string; bytes: string }>(
-    'SELECT * FROM public.dblink($1, $2) AS t(shard_table text, bytes bigint)',
+  const sizeSql = `SELECT c.relname::text, pg_total_relation_size(c.oid), coalesce(st.n_live_tup, 0)
+      FROM pg_class c LEFT JOIN pg_stat_user_tables st ON st.relid = c.oid
+     WHERE c.relnamespace = 'pgmesh_shards'::regnamespace AND c.relkind = 'r'`;
+  const size = await client.query<{ shard_table: string; bytes: string; live_rows: string }>(
+    'SELECT * FROM public.dblink($1, $2) AS t(shard_table text, bytes bigint, live_rows bigint)',
     [server, sizeSql],
   );
   return {
@@ -187,7 +212,58 @@ async function observeGroup(
       };
     }),
     sizes: new Map(size.rows.map((r) => [r.shard_table, Number(r.bytes)])),
+    rows: new Map(size.rows.map((r) => [r.shard_table, Number(r.live_rows)])),
   };
+}
+
+/**
+ * Roles on a worker group's primary (through dblink over the engine's server), with their
+ * privileges on schema `pgmesh_shards` and its tables. Each stored verifier is compared
+ * with the coordinator's inside the coordinator's query: no verifier reaches the agent.
+ */
+async function observeGroupRoles(client: ClientBase, server: string): Promise<LiveGroupRole[]> {
+  const roleSql = `SELECT rolname::text, rolcanlogin, rolcreaterole, rolpassword FROM pg_authid
+     WHERE rolname !~ '^pg_' AND NOT rolsuper`;
+  const roles = await client.query<{
+    rolname: string;
+    can_login: boolean;
+    create_role: boolean;
+    same_verifier: boolean | null;
+  }>(
+    `SELECT t.rolname, t.can_login, t.create_role,
+            CASE WHEN a.rolname IS NULL THEN NULL ELSE t.verifier IS NOT NULL AND t.verifier = a.rolpassword END AS same_verifier
+       FROM public.dblink($1, $2) AS t(rolname text, can_login boolean, create_role boolean, verifier text)
+       LEFT JOIN pg_authid a ON a.rolname = t.rolname ORDER BY 1`,
+    [server, roleSql],
+  );
+  const tableSql = `SELECT g.rolname::text, c.relname::text, a.privilege_type::text
+      FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a JOIN pg_roles g ON g.oid = a.grantee
+     WHERE c.relnamespace = 'pgmesh_shards'::regnamespace AND c.relkind IN ('r', 'p')`;
+  const tables = await client.query<{ grantee: string; shard_table: string; privilege: string }>(
+    `SELECT * FROM public.dblink($1, $2) AS t(grantee text, shard_table text, privilege text) ORDER BY 1, 2, 3`,
+    [server, tableSql],
+  );
+  const schemaSql = `SELECT g.rolname::text, a.privilege_type::text
+      FROM pg_namespace n CROSS JOIN LATERAL aclexplode(n.nspacl) a JOIN pg_roles g ON g.oid = a.grantee
+     WHERE n.nspname = 'pgmesh_shards'`;
+  const schema = await client.query<{ grantee: string; privilege: string }>(
+    'SELECT * FROM public.dblink($1, $2) AS t(grantee text, privilege text) ORDER BY 1, 2',
+    [server, schemaSql],
+  );
+  return roles.rows.map((r) => {
+    const tablePrivileges: Record<string, string[]> = {};
+    for (const p of tables.rows.filter((x) => x.grantee === r.rolname)) {
+      (tablePrivileges[p.shard_table] ??= []).push(p.privilege);
+    }
+    return {
+      name: r.rolname,
+      canLogin: r.can_login,
+      createRole: r.create_role,
+      sameVerifier: r.same_verifier,
+      tablePrivileges,
+      schemaPrivileges: schema.rows.filter((x) => x.grantee === r.rolname).map((x) => x.privilege),
+    };
+  });
 }
 
 async function observeTables(client: ClientBase): Promise<LiveTable[]> {

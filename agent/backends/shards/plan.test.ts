@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { staleness } from './plan-analyze.js';
 import { planShards } from './plan.js';
 import { rebalanceMoves } from './rebalance.js';
 import { scramMatches, scramVerifier } from './scram.js';
@@ -359,5 +360,303 @@ describe('sql and scram helpers', () => {
     expect(v).toMatch(/^SCRAM-SHA-256\$4096:/);
     expect(scramMatches(v, 'pw')).toBe(true);
     expect(scramMatches(v, 'other')).toBe(false);
+  });
+});
+
+describe('roles on every worker group', () => {
+  const reader = { name: 'reader', preset: 'readonly' as const, passwordSecret: 'sec' };
+  const onCoordinator = {
+    name: 'reader',
+    canLogin: true,
+    createRole: false,
+    passwordSecret: 'sec',
+    passwordInSync: true,
+    tablePrivileges: { 'memory.memory_entries': ['SELECT'] },
+    schemaPrivileges: { memory: ['USAGE'] },
+  };
+  const onGroup = (group: string, over: Record<string, unknown> = {}) => ({
+    name: 'reader',
+    canLogin: true,
+    createRole: false,
+    sameVerifier: true,
+    tablePrivileges: Object.fromEntries(
+      live()
+        .shards.filter((s) => s.group === group)
+        .map((s) => [s.shardTable, ['SELECT']]),
+    ),
+    schemaPrivileges: ['USAGE'],
+    ...over,
+  });
+  function withGroupRoles(roles: Record<string, unknown[] | undefined>): LiveShards {
+    const l = live({ roles: [onCoordinator] });
+    l.groups = l.groups.map((g) => ({
+      ...g,
+      tables: l.shards.filter((s) => s.group === g.name).map((s) => s.shardTable),
+      ...(roles[g.name] ? { roles: roles[g.name] as never } : {}),
+    }));
+    return l;
+  }
+
+  it('plans nothing when every group has the role with its preset on its shards', () => {
+    const plan = planShards(
+      desired({ roles: [reader] }),
+      withGroupRoles({ w1: [onGroup('w1')], w2: [onGroup('w2')] }),
+    );
+    expect(plan.actions).toEqual([]);
+    expect(plan.drift.filter((d) => d.resource.startsWith('role/')).map((d) => d.state)).toEqual([
+      'in-sync',
+      'in-sync',
+      'in-sync',
+    ]);
+  });
+
+  it('creates a missing role on a group with its preset on that group’s shards only', () => {
+    const plan = planShards(
+      desired({ roles: [reader] }),
+      withGroupRoles({ w1: [], w2: [onGroup('w2')] }),
+    );
+    expect(plan.actions.map((a) => a.summary)).toEqual([
+      'create role reader on worker group w1 (preset readonly)',
+    ]);
+    expect(plan.actions[0]?.action).toEqual({
+      kind: 'ensure-group-role',
+      group: 'w1',
+      role: 'reader',
+      preset: 'readonly',
+      create: true,
+      setPassword: true,
+      createRole: false,
+      tablePrivileges: {
+        memory_memory_entries_0: ['SELECT'],
+        memory_memory_entries_2: ['SELECT'],
+      },
+      schemaPrivileges: ['USAGE'],
+      changes: ['create'],
+    });
+    expect(plan.actions[0]?.key).toMatch(/^shards:ensure-group-role:reader@w1:/);
+  });
+
+  it('revokes extra privileges and copies a different verifier; never shows one', () => {
+    const plan = planShards(
+      desired({ roles: [reader] }),
+      withGroupRoles({
+        w1: [
+          onGroup('w1', {
+            sameVerifier: false,
+            tablePrivileges: {
+              memory_memory_entries_0: ['INSERT', 'SELECT', 'UPDATE'],
+              memory_memory_entries_2: ['SELECT'],
+            },
+          }),
+        ],
+        w2: [onGroup('w2')],
+      }),
+    );
+    expect(plan.actions.map((a) => a.summary)).toEqual([
+      'update role reader on worker group w1 (preset readonly: password, tablePrivileges)',
+    ]);
+    expect(plan.actions[0]?.action).toMatchObject({ setPassword: true, create: false });
+    const item = plan.drift.find((d) => d.resource === 'role/reader@w1');
+    expect(item?.differences.map((d) => d.field)).toEqual(['password', 'tablePrivileges']);
+    expect(JSON.stringify(plan)).not.toMatch(/SCRAM/);
+  });
+
+  it('mcp may insert into memory shards only; a coordinator password change reaches every group', () => {
+    const mcp = { name: 'reader', preset: 'mcp' as const, passwordSecret: 'new-secret' };
+    const plan = planShards(
+      desired({ roles: [mcp] }),
+      withGroupRoles({
+        w1: [onGroup('w1', { tablePrivileges: {} })],
+        w2: [onGroup('w2', { tablePrivileges: {} })],
+      }),
+    );
+    expect(plan.actions.map((a) => a.action.kind)).toEqual([
+      'ensure-role',
+      'ensure-group-role',
+      'ensure-group-role',
+    ]);
+    const w2 = plan.actions[2]?.action;
+    expect(w2).toMatchObject({
+      group: 'w2',
+      setPassword: true,
+      tablePrivileges: {
+        memory_memory_entries_1: ['INSERT', 'SELECT'],
+        memory_memory_entries_3: ['INSERT', 'SELECT'],
+      },
+    });
+  });
+
+  it('reports a group whose roles could not be read as blocked and plans nothing for it', () => {
+    const plan = planShards(desired({ roles: [reader] }), withGroupRoles({ w2: [onGroup('w2')] }));
+    expect(plan.actions).toEqual([]);
+    expect(plan.drift.find((d) => d.resource === 'role/reader@w1')?.state).toBe('blocked');
+  });
+});
+
+describe('ANALYZE of foreign partitions', () => {
+  function withStats(stats: Array<[number, number | null]>): LiveShards {
+    const l = live();
+    l.shards = l.shards.map((s, i) => ({
+      ...s,
+      partition: `memory_memory_entries_${s.remainder}`,
+      analyzedRows: stats[i]![0],
+      rows: stats[i]![1],
+    }));
+    return l;
+  }
+
+  it('reads staleness: never analyzed, changed by more than 20% and 50 rows, or current', () => {
+    expect(staleness({ analyzedRows: -1, rows: 0 })).toBe('never-analyzed');
+    expect(staleness({ analyzedRows: 1000, rows: 1250 })).toBe('changed');
+    expect(staleness({ analyzedRows: 1000, rows: 1150 })).toBeNull();
+    expect(staleness({ analyzedRows: 0, rows: 40 })).toBeNull();
+    expect(staleness({ analyzedRows: 0, rows: 60 })).toBe('changed');
+    expect(staleness({ analyzedRows: 1000, rows: null })).toBeNull();
+  });
+
+  it('plans one analyze per table for the partitions without current statistics', () => {
+    const plan = planShards(
+      desired(),
+      withStats([
+        [-1, 500],
+        [500, 510],
+        [100, 400],
+        [500, 500],
+      ]),
+    );
+    expect(plan.actions.map((a) => a.summary)).toEqual([
+      'analyze 2 foreign partition(s) of memory.memory_entries (no statistics)',
+    ]);
+    expect(plan.actions[0]?.risk).toBe('safe');
+    expect(plan.actions[0]?.action).toMatchObject({
+      partitions: [
+        { partition: 'memory_memory_entries_0', analyzedRows: -1, rows: 500 },
+        { partition: 'memory_memory_entries_2', analyzedRows: 100, rows: 400 },
+      ],
+    });
+    expect(plan.drift.find((d) => d.resource === 'statistics/memory.memory_entries')).toMatchObject(
+      { state: 'drifted', reason: '1 foreign partition(s) never analyzed' },
+    );
+  });
+
+  it('plans nothing when statistics are current; keys carry the live state found', () => {
+    const current = withStats([
+      [500, 500],
+      [500, 510],
+      [0, 0],
+      [500, 480],
+    ]);
+    expect(planShards(desired(), current).actions).toEqual([]);
+    const a = withStats([
+      [500, 500],
+      [500, 510],
+      [0, 100],
+      [500, 480],
+    ]);
+    const b = withStats([
+      [500, 500],
+      [500, 510],
+      [0, 200],
+      [500, 480],
+    ]);
+    const keyOf = (l: LiveShards) => planShards(desired(), l).actions[0]?.key;
+    expect(keyOf(a)).toMatch(/^shards:analyze:memory\.memory_entries:/);
+    expect(keyOf(a)).toBe(keyOf(a));
+    expect(keyOf(b)).not.toBe(keyOf(a));
+  });
+
+  it('leaves out partitions that a move replaces and shards on unreachable groups', () => {
+    const l = withStats([
+      [-1, 0],
+      [-1, 0],
+      [-1, 0],
+      [-1, 0],
+    ]);
+    l.groups[1] = { ...l.groups[1]!, reachable: false };
+    const d = desired();
+    const plan = planShards(d, l);
+    const analyze = plan.actions.find((a) => a.action.kind === 'analyze')?.action;
+    expect(analyze).toMatchObject({
+      partitions: [
+        { partition: 'memory_memory_entries_0' },
+        { partition: 'memory_memory_entries_2' },
+      ],
+    });
+    const moving = withStats([
+      [-1, 0],
+      [-1, 0],
+      [-1, 0],
+      [-1, 0],
+    ]);
+    moving.moves = [
+      { moveId: 3, colocationId: 1, remainder: 0, source: 'w1', target: 'w2', state: 'copying' },
+    ];
+    const partitions = planShards(desired(), moving).actions.find(
+      (a) => a.action.kind === 'analyze',
+    )?.action;
+    expect(partitions).toMatchObject({ partitions: [{}, {}, {}] });
+  });
+});
+
+describe('rebalance progress in the drift report', () => {
+  const added = () => {
+    const d = desired();
+    d.groups.push({
+      name: 'w3',
+      manifestName: 'w3',
+      hosts: ['h-w3'],
+      port: 5432,
+      dbname: 'pgmesh',
+      remove: false,
+    });
+    return d;
+  };
+  const six = () => {
+    const s = shards(['w1', 'w2', 'w1', 'w2', 'w1', 'w2']);
+    return live({
+      shards: s,
+      indexes: indexes(s),
+      tables: [{ ...live().tables[0]!, shardCount: 6 }],
+    });
+  };
+
+  it('shows the moves a plan makes as a run not started yet', () => {
+    const l = six();
+    l.groups.push({ ...l.groups[0]!, name: 'w3', hosts: ['h-w3'] });
+    const item = planShards(added(), l).drift.find((d) => d.resource === 'rebalance');
+    expect(item).toMatchObject({
+      state: 'drifted',
+      differences: [{ field: 'pendingMoves', desired: 0, live: 2 }],
+      progress: { unit: 'shard moves', done: 0, total: 2, bytesDone: 0, bytesTotal: 2000 },
+    });
+  });
+
+  it('shows a resumed move with the recorded run, and the last run once balanced', () => {
+    const running = {
+      unit: 'shard moves',
+      done: 1,
+      total: 3,
+      bytesDone: 100,
+      bytesTotal: 300,
+      etaMs: 20_000,
+      startedAt: '2026-01-01T00:00:00.000Z',
+      updatedAt: '2026-01-01T00:00:10.000Z',
+    };
+    const l = live({
+      moves: [
+        { moveId: 9, colocationId: 1, remainder: 3, source: 'w2', target: 'w1', state: 'copying' },
+      ],
+      rebalance: running,
+    });
+    expect(planShards(desired(), l).drift.find((d) => d.resource === 'rebalance')).toMatchObject({
+      state: 'acting',
+      reason: 'move 9 (w2 → w1) is copying',
+      progress: running,
+    });
+    const finished = { ...running, done: 3, bytesDone: 300, etaMs: 0, finishedAt: 'then' };
+    const item = planShards(desired(), live({ rebalance: finished })).drift.find(
+      (d) => d.resource === 'rebalance',
+    );
+    expect(item).toMatchObject({ state: 'in-sync', progress: finished });
   });
 });

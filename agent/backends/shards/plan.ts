@@ -1,14 +1,18 @@
 /**
  * Pure: what to do to bring the engine (`live`) to the manifests (`desired`). Order:
  * engine install → worker groups → tables → indexes → moves (resume a running one first;
- * new moves only when none runs) → removal of emptied groups → roles. Changes the engine
- * cannot make on a live table (distribution column, shard count, columns) are refusals.
+ * new moves only when none runs) → removal of emptied groups → ANALYZE of foreign
+ * partitions without current statistics → roles (coordinator, then every worker group).
+ * Changes the engine cannot make on a live table (distribution column, shard count,
+ * columns) are refusals.
  */
 import { createHash } from 'node:crypto';
 import type { BackendPlan, DriftItem, PlannedAction } from '../types.js';
+import { planAnalyze } from './plan-analyze.js';
 import { planIndexes } from './plan-indexes.js';
+import { planRoles } from './plan-roles.js';
 import { rebalanceMoves, spread } from './rebalance.js';
-import { canonicalType, presetSchemaPrivileges, presetTablePrivileges, splitName } from './sql.js';
+import { canonicalType } from './sql.js';
 import type {
   DesiredShards,
   DesiredTable,
@@ -262,6 +266,8 @@ export function planShards(
         : [],
     });
   }
+  const rebalance = rebalanceItem(live, planned);
+  if (rebalance) drift.push(rebalance);
   for (const g of removing) {
     const held = live.shards.filter((s) => s.group === g);
     const movedAway = held.every((s) =>
@@ -274,81 +280,13 @@ export function planShards(
     }
   }
 
-  // Roles.
-  const managedTables = desired.tables.map((t) => t.name);
-  const managedSchemas = [...new Set(managedTables.map((t) => splitName(t)[0]))].sort();
-  const liveRoles = new Map(live.roles.map((r) => [r.name, r]));
-  for (const r of desired.roles) {
-    const current = liveRoles.get(r.name);
-    const tablePrivileges = Object.fromEntries(
-      managedTables.map((t) => [t, presetTablePrivileges(r.preset, t)]),
-    );
-    const schemaPrivileges = Object.fromEntries(
-      managedSchemas.map((s) => [s, presetSchemaPrivileges(r.preset)]),
-    );
-    const createRole = r.preset === 'admin';
-    const changes: string[] = [];
-    const differences: Array<{ field: string; desired: unknown; live: unknown }> = [];
-    if (!current) {
-      changes.push('create');
-      differences.push({ field: 'exists', desired: true, live: false });
-    } else {
-      if (!current.canLogin) differences.push({ field: 'login', desired: true, live: false });
-      if (current.createRole !== createRole)
-        differences.push({ field: 'createRole', desired: createRole, live: current.createRole });
-      if (current.passwordSecret !== r.passwordSecret) {
-        differences.push({
-          field: 'passwordSecret',
-          desired: r.passwordSecret,
-          live: current.passwordSecret,
-        });
-      } else if (current.passwordInSync === false) {
-        differences.push({
-          field: 'password',
-          desired: `from secret ${r.passwordSecret}`,
-          live: 'differs',
-        });
-      }
-      const liveTables_ = Object.fromEntries(
-        managedTables.map((t) => [t, current.tablePrivileges[t] ?? []]),
-      );
-      if (JSON.stringify(liveTables_) !== JSON.stringify(tablePrivileges)) {
-        differences.push({ field: 'tablePrivileges', desired: tablePrivileges, live: liveTables_ });
-      }
-      const liveSchemas = Object.fromEntries(
-        managedSchemas.map((s) => [s, current.schemaPrivileges[s] ?? []]),
-      );
-      if (JSON.stringify(liveSchemas) !== JSON.stringify(schemaPrivileges)) {
-        differences.push({
-          field: 'schemaPrivileges',
-          desired: schemaPrivileges,
-          live: liveSchemas,
-        });
-      }
-      changes.push(...differences.map((d) => d.field));
-    }
-    if (differences.length > 0) {
-      actions.push({
-        kind: 'ensure-role',
-        role: r.name,
-        preset: r.preset,
-        create: !current,
-        setPassword:
-          !current ||
-          differences.some((d) => d.field === 'password' || d.field === 'passwordSecret'),
-        passwordSecret: r.passwordSecret,
-        tablePrivileges,
-        schemaPrivileges,
-        createRole,
-        changes,
-      });
-    }
-    drift.push({
-      resource: `role/${r.name}`,
-      state: differences.length ? 'drifted' : 'in-sync',
-      differences,
-    });
-  }
+  // Statistics of the foreign partitions, then roles (coordinator first, then every group).
+  const analyze = planAnalyze(desired, live, planned);
+  actions.push(...analyze.actions);
+  drift.push(...analyze.drift);
+  const roles = planRoles(desired, live);
+  actions.push(...roles.actions);
+  drift.push(...roles.drift);
 
   const placementDigest = hash(live.shards.map((s) => [s.table, s.remainder, s.group]));
   // What every other step was planned from: the live engine state, sizes left out. The
@@ -367,6 +305,45 @@ export function planShards(
     refusals,
     drift: drift.map((d): DriftItem => ({ backend: 'shards', ...d })),
   };
+}
+
+/**
+ * The `rebalance` drift item: the moves this plan makes (drifted, nothing done yet), the
+ * recorded run a resumed move belongs to (acting), or the last run (in sync, as it ended).
+ */
+function rebalanceItem(
+  live: LiveShards,
+  planned: ReturnType<typeof rebalanceMoves>,
+): DriftLike | null {
+  const last = live.rebalance ?? null;
+  if (live.moves.length > 0) {
+    const m = live.moves[0]!;
+    return {
+      resource: 'rebalance',
+      state: 'acting',
+      differences: [],
+      reason: `move ${m.moveId} (${m.source} → ${m.target}) is ${m.state}`,
+      progress: last && !last.finishedAt ? last : { unit: 'shard moves', done: 0, total: 1 },
+    };
+  }
+  if (planned.length > 0) {
+    return {
+      resource: 'rebalance',
+      state: 'drifted',
+      differences: [{ field: 'pendingMoves', desired: 0, live: planned.length }],
+      progress: {
+        unit: 'shard moves',
+        done: 0,
+        total: planned.length,
+        bytesDone: 0,
+        bytesTotal: planned.reduce((n, m) => n + m.bytes, 0),
+      },
+      ...(last && !last.finishedAt
+        ? { reason: `the last run stopped at ${last.done}/${last.total} shard moves` }
+        : {}),
+    };
+  }
+  return last ? { resource: 'rebalance', state: 'in-sync', differences: [], progress: last } : null;
 }
 
 function risk(a: ShardsAction): PlannedAction['risk'] {
@@ -403,6 +380,10 @@ function resourceOf(a: ShardsAction): string {
       return `${a.table}/${a.remainder}`;
     case 'ensure-role':
       return a.role;
+    case 'ensure-group-role':
+      return `${a.role}@${a.group}`;
+    case 'analyze':
+      return a.table;
   }
 }
 
@@ -471,5 +452,9 @@ export function describeShardsAction(a: ShardsAction): string {
       return `move shard ${a.remainder} of ${a.table}${a.shards > 1 ? ` (+${a.shards - 1} co-located)` : ''} ${a.source} → ${a.target} (move ${a.step}/${a.steps}, ${size(a.bytes)})`;
     case 'ensure-role':
       return `${a.create ? 'create' : 'update'} role ${a.role} (preset ${a.preset}${a.create ? '' : `: ${a.changes.join(', ')}`})`;
+    case 'ensure-group-role':
+      return `${a.create ? 'create' : 'update'} role ${a.role} on worker group ${a.group} (preset ${a.preset}${a.create ? '' : `: ${a.changes.join(', ')}`})`;
+    case 'analyze':
+      return `analyze ${a.partitions.length} foreign partition(s) of ${a.table} (${a.reason === 'never-analyzed' ? 'no statistics' : 'rows changed'})`;
   }
 }

@@ -5,7 +5,7 @@
  */
 import type { ClientBase } from 'pg';
 import type { ColumnSpec, RolePreset, VectorOpclass } from '../../manifests/types.js';
-import type { DriftItem } from '../types.js';
+import type { DriftItem, DriftProgress } from '../types.js';
 
 /** A drift item before the backend name is added. */
 export type DriftLike = Omit<DriftItem, 'backend'>;
@@ -71,6 +71,28 @@ export interface LiveGroup {
   /** False when the coordinator could not reach the group to read its shards' indexes. */
   reachable: boolean;
   error?: string;
+  /** Tables in the group's `pgmesh_shards` schema; unknown when unreachable. */
+  tables?: string[];
+  /** Roles on the group's primary; unknown when unreachable or unreadable. */
+  roles?: LiveGroupRole[];
+  /** Why the roles could not be read (e.g. the agent's user may not read pg_authid). */
+  rolesError?: string;
+}
+
+/** A role as found on a worker group's primary. */
+export interface LiveGroupRole {
+  name: string;
+  canLogin: boolean;
+  createRole: boolean;
+  /**
+   * Whether the stored SCRAM verifier is the coordinator's (compared inside the
+   * coordinator, so no verifier reaches the agent); null: could not tell.
+   */
+  sameVerifier: boolean | null;
+  /** Shard table (in `pgmesh_shards`) → privileges, sorted. */
+  tablePrivileges: Record<string, string[]>;
+  /** Privileges on schema `pgmesh_shards`, sorted. */
+  schemaPrivileges: string[];
 }
 
 export interface LiveColumn {
@@ -97,6 +119,12 @@ export interface LiveShard {
   shardTable: string;
   /** Size of the shard table with its indexes; 0 when the group was unreachable. */
   bytes: number;
+  /** The coordinator's foreign partition (`pgmesh_part.<partition>`). */
+  partition?: string;
+  /** The partition's pg_class.reltuples on the coordinator: -1 when never analyzed. */
+  analyzedRows?: number;
+  /** Live rows of the shard table on its worker (n_live_tup); null when unknown. */
+  rows?: number | null;
 }
 
 export interface LiveIndex {
@@ -151,6 +179,8 @@ export interface LiveShards {
   moves: LiveMove[];
   shardCommands: LiveShardCommand[];
   roles: LiveRole[];
+  /** The last run of shard moves as the agent recorded it (progress.ts); absent if none. */
+  rebalance?: DriftProgress | null;
 }
 
 /** One shard's part of an index build: what to drop first, build, then drop. */
@@ -204,6 +234,28 @@ export type ShardsAction =
       steps: number;
       bytesBefore: number;
       bytesTotal: number;
+    }
+  | {
+      kind: 'analyze';
+      table: string;
+      /** Foreign partitions to analyze, with what was found (part of the action's key). */
+      partitions: Array<{ partition: string; analyzedRows: number; rows: number | null }>;
+      reason: 'never-analyzed' | 'changed';
+    }
+  | {
+      kind: 'ensure-group-role';
+      group: string;
+      role: string;
+      preset: RolePreset;
+      create: boolean;
+      /** Copy the coordinator's SCRAM verifier (read and quoted inside the coordinator). */
+      setPassword: boolean;
+      createRole: boolean;
+      /** Shard table (in `pgmesh_shards`) → privileges; applied exactly. */
+      tablePrivileges: Record<string, string[]>;
+      /** Privileges on schema `pgmesh_shards`. */
+      schemaPrivileges: string[];
+      changes: string[];
     }
   | {
       kind: 'ensure-role';

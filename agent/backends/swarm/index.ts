@@ -5,7 +5,7 @@ import { renderSwarm, sha256, type ImageSet } from '../../cluster/render.js';
 import { observeSwarm } from './observe.js';
 import { describeAction, planSwarm } from './plan.js';
 import { applySwarmAction } from './apply.js';
-import type { DesiredSwarm, LiveSwarm, SwarmAction } from './types.js';
+import type { DesiredSwarm, GroupShards, LiveSwarm, SwarmAction } from './types.js';
 
 export { observeSwarm } from './observe.js';
 export { planSwarm, describeAction } from './plan.js';
@@ -19,6 +19,8 @@ export interface SwarmContext {
   convergeTimeoutMs?: number;
   onSecretCreated?: (name: string, value: string) => Promise<void> | void;
   onProgress?: (line: string) => void;
+  /** Shards per worker group from the engine (agent/backends/shards `shardsPerGroup`). */
+  shardsPerGroup?: (groups: string[]) => Promise<GroupShards>;
 }
 
 export interface SwarmDesired {
@@ -124,6 +126,15 @@ export function planFromManifest(
       });
     }
   }
+  for (const w of plan.waiting ?? []) {
+    drift.push({
+      backend: 'swarm',
+      resource: w.resource,
+      state: 'drifted',
+      differences: [{ field: 'exists', desired: false, live: true }],
+      reason: w.reason,
+    });
+  }
   for (const r of plan.refusals) {
     drift.push({
       backend: 'swarm',
@@ -141,8 +152,15 @@ export const swarmBackend: Backend<SwarmContext, SwarmDesired, LiveSwarm, SwarmP
   desired(set: ManifestSet, ctx: SwarmContext): SwarmDesired {
     return swarmDesired(set, ctx.images);
   },
-  observe(ctx: SwarmContext): Promise<LiveSwarm> {
-    return observeSwarm(ctx.docker, ctx.cluster);
+  async observe(ctx: SwarmContext): Promise<LiveSwarm> {
+    const live = await observeSwarm(ctx.docker, ctx.cluster);
+    if (ctx.shardsPerGroup) {
+      const groups = live.services.flatMap((s) =>
+        s.role === 'worker' && s.group ? [s.group] : [],
+      );
+      live.groupShards = await ctx.shardsPerGroup(groups);
+    }
+    return live;
   },
   plan: planFromManifest,
   async apply(action: SwarmPlannedAction, ctx: SwarmContext, log): Promise<void> {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ClusterManifest, GroupSpec } from '../../manifests/types.js';
 import { renderSwarm, type RenderContext } from '../../cluster/render.js';
 import { planFromManifest } from './index.js';
-import { planSwarm } from './plan.js';
+import { drainWait, planSwarm } from './plan.js';
 import type { DesiredSwarm, LiveSwarm } from './types.js';
 
 const placement = { constraints: [], spreadMembers: true };
@@ -212,6 +212,7 @@ describe('swarm plan', () => {
 
   it('a group marked remove: true is removed, then its config', () => {
     const live = liveFrom(renderSwarm(manifest(), ctx()));
+    live.groupShards = { known: true, counts: { w1: 4, w2: 0 } };
     const plan = planSwarm(
       renderSwarm(manifest([group('w1', 2), group('w2', 2, { remove: true })]), ctx()),
       live,
@@ -220,6 +221,58 @@ describe('swarm plan', () => {
     expect(plan.actions.map((a) => a.kind)).toEqual(['remove-service', 'remove-config']);
     expect(plan.actions[0]?.name).toBe('pgmesh-w2');
     expect(plan.actions[1]?.name).toMatch(/^pgmesh-patroni-w2-/);
+  });
+
+  it('a group marked remove: true keeps its services and config while the engine places shards on it', () => {
+    const live = liveFrom(renderSwarm(manifest(), ctx()));
+    live.groupShards = { known: true, counts: { w1: 4, w2: 7 } };
+    const plan = planSwarm(
+      renderSwarm(manifest([group('w1', 2), group('w2', 2, { remove: true })]), ctx()),
+      live,
+    );
+    expect(plan.refusals).toEqual([]);
+    expect(plan.actions).toEqual([]);
+    expect(plan.waiting).toEqual([
+      { resource: 'service/pgmesh-w2', reason: 'waiting for shards to drain: 7 shards on w2' },
+    ]);
+    // The drift report shows the group as waiting.
+    const report = planFromManifest(
+      {
+        manifest: manifest([group('w1', 2), group('w2', 2, { remove: true })]),
+        images,
+        roleSecrets: [],
+      },
+      live,
+    );
+    expect(report.actions).toEqual([]);
+    expect(report.drift.find((d) => d.resource === 'service/pgmesh-w2')).toEqual({
+      backend: 'swarm',
+      resource: 'service/pgmesh-w2',
+      state: 'drifted',
+      differences: [{ field: 'exists', desired: false, live: true }],
+      reason: 'waiting for shards to drain: 7 shards on w2',
+    });
+  });
+
+  it('a group marked remove: true is kept while the placement is unknown, saying why', () => {
+    const desired = renderSwarm(
+      manifest([group('w1', 2), group('w2', 2, { remove: true })]),
+      ctx(),
+    );
+    const live = liveFrom(renderSwarm(manifest(), ctx()));
+    live.groupShards = { known: false, reason: 'the coordinator is not reachable: timeout' };
+    const plan = planSwarm(desired, live);
+    expect(plan.actions).toEqual([]);
+    expect(plan.waiting?.[0]?.reason).toBe(
+      'waiting for shards to drain: placement unknown (the coordinator is not reachable: timeout); w2 is kept',
+    );
+    delete live.groupShards;
+    expect(planSwarm(desired, live).actions).toEqual([]);
+    expect(planSwarm(desired, live).waiting?.[0]?.reason).toMatch(/placement was not observed/);
+    expect(drainWait('w2', { known: true, counts: { w2: 1 } })).toBe(
+      'waiting for shards to drain: 1 shard on w2',
+    );
+    expect(drainWait('w2', { known: true, counts: {} })).toBeNull();
   });
 
   it('on a three-node swarm each group spreads one member per node and etcd members are pinned apart', () => {

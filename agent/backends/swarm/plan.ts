@@ -1,6 +1,8 @@
 import type {
   DesiredService,
   DesiredSwarm,
+  GroupShards,
+  LiveService,
   LiveSwarm,
   Refusal,
   SwarmAction,
@@ -18,7 +20,8 @@ function roleRank(s: DesiredService): number {
 /**
  * Pure: what to do to bring `live` to `desired`. Order: networks, secrets, configs,
  * services (etcd → coordinators → workers → HAProxy), removals of services the manifest
- * marks for removal, then configs no desired service uses any more. A live pgmesh service
+ * marks for removal (a worker group only once the engine places no shard on it: until
+ * then it is kept and listed in `waiting`), then configs no desired or kept service uses. A live pgmesh service
  * that the manifest neither wants nor marks for removal is refused, never deleted.
  */
 export function planSwarm(desired: DesiredSwarm, live: LiveSwarm): SwarmPlan {
@@ -60,6 +63,8 @@ export function planSwarm(desired: DesiredSwarm, live: LiveSwarm): SwarmPlan {
 
   const wanted = new Set(desired.services.map((s) => s.name));
   const toRemove = new Set(desired.groupsToRemove);
+  const waiting: Array<{ resource: string; reason: string }> = [];
+  const kept: LiveService[] = [];
   for (const service of live.services) {
     if (wanted.has(service.name)) continue;
     if (service.role === 'agent') {
@@ -70,6 +75,13 @@ export function planSwarm(desired: DesiredSwarm, live: LiveSwarm): SwarmPlan {
         reason: 'the manifest asks for fewer agent replicas',
       });
     } else if (service.role === 'worker' && service.group && toRemove.has(service.group)) {
+      const wait = drainWait(service.group, live.groupShards);
+      if (wait) {
+        // The shards backend moves the group's shards away first; its members stay up.
+        waiting.push({ resource: `service/${service.name}`, reason: wait });
+        kept.push(service);
+        continue;
+      }
       actions.push({
         kind: 'remove-service',
         name: service.name,
@@ -86,7 +98,9 @@ export function planSwarm(desired: DesiredSwarm, live: LiveSwarm): SwarmPlan {
     }
   }
 
-  const usedConfigs = new Set(desired.services.flatMap((s) => s.shape.configs.map((c) => c.name)));
+  const usedConfigs = new Set(
+    [...desired.services, ...kept].flatMap((s) => s.shape.configs.map((c) => c.name)),
+  );
   for (const config of live.configs) {
     if (!usedConfigs.has(config.name)) {
       actions.push({
@@ -97,7 +111,23 @@ export function planSwarm(desired: DesiredSwarm, live: LiveSwarm): SwarmPlan {
     }
   }
 
-  return { actions, refusals };
+  return waiting.length ? { actions, refusals, waiting } : { actions, refusals };
+}
+
+/**
+ * Why a group marked `remove: true` must keep its services for now, or null once the
+ * engine places no shard on it. An unknown placement (engine unreachable or not
+ * installed, or no observer) never removes: the group may still hold the only copy.
+ */
+export function drainWait(group: string, shards: GroupShards | undefined): string | null {
+  if (!shards) {
+    return `waiting for shards to drain: the engine's placement was not observed; ${group} is kept`;
+  }
+  if (!shards.known) {
+    return `waiting for shards to drain: placement unknown (${shards.reason}); ${group} is kept`;
+  }
+  const n = shards.counts[group] ?? 0;
+  return n > 0 ? `waiting for shards to drain: ${n} shard${n === 1 ? '' : 's'} on ${group}` : null;
 }
 
 /** One line per action, for plan output, logs and drift reports. Never holds a secret. */

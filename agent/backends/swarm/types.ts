@@ -120,7 +120,16 @@ export interface LiveSwarm {
   secrets: Array<{ id: string; name: string; labels: Labels }>;
   services: LiveService[];
   nodes: Array<{ id: string; hostname: string; ready: boolean; labels: Labels }>;
+  /** Shards the engine places on each worker group; absent when not observed. */
+  groupShards?: GroupShards;
 }
+
+/**
+ * Shards per worker group (Cluster manifest names), read from the engine: a group marked
+ * `remove: true` keeps its services until it holds none. Unknown means keep them.
+ */
+export type GroupShards =
+  { known: true; counts: Record<string, number> } | { known: false; reason: string };
 
 export interface FieldChange {
   field: keyof ServiceShape;
@@ -151,4 +160,6 @@ export interface SwarmPlan {
   actions: SwarmAction[];
   /** Changes the plan will not make; any refusal blocks the whole apply. */
   refusals: Refusal[];
+  /** Services kept for now, with why (a group marked for removal still holds shards). */
+  waiting?: Array<{ resource: string; reason: string }>;
 }
