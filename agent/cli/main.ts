@@ -34,6 +34,7 @@ import { progressLines } from '../report/progress.js';
 import { renderText } from '../report/text.js';
 import type { DriftReport } from '../report/model.js';
 import { userInfo } from 'node:os';
+import { registerBenchCommands } from '../bench/cli.js';
 
 const program = new Command();
 program
@@ -337,6 +338,8 @@ program
     log.info('stopping');
     await running.close();
   });
+
+registerBenchCommands(program);
 
 async function main(): Promise<void> {
   try {

@@ -18,7 +18,9 @@ export type ErrorCode =
   | 'PGMESH_PAUSED'
   | 'PGMESH_UNAUTHORIZED'
   | 'PGMESH_AGENT_CONFIG'
-  | 'PGMESH_AGENT_UNREACHABLE';
+  | 'PGMESH_AGENT_UNREACHABLE'
+  | 'PGMESH_LOAD_INPUT'
+  | 'PGMESH_LOAD_FAILED';
 
 /** One finding of validation: which file, which field (a JSON pointer), and why. */
 export interface ManifestProblem {
@@ -107,5 +109,27 @@ export class PausedError extends PgmeshError {
 export class UnauthorizedError extends PgmeshError {
   constructor(message: string) {
     super('PGMESH_UNAUTHORIZED', message);
+  }
+}
+
+/** A bulk-load input that cannot be read: the file, the line and why. Nothing was sent. */
+export class LoadInputError extends PgmeshError {
+  readonly file: string;
+  readonly line: number;
+
+  constructor(file: string, line: number, reason: string) {
+    super(
+      'PGMESH_LOAD_INPUT',
+      `${file}${line > 0 ? `:${line}` : ''}: ${reason}; nothing was loaded`,
+    );
+    this.file = file;
+    this.line = line;
+  }
+}
+
+/** A bulk load whose COPY failed on some worker groups; the message says what was loaded. */
+export class LoadFailedError extends PgmeshError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('PGMESH_LOAD_FAILED', message, options);
   }
 }
