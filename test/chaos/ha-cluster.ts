@@ -8,6 +8,9 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import {
+  applyPatroniAction,
+  describePatroniAction,
+  planHeal,
   dockerEtcdStore,
   dockerHttp,
   observePatroni,
@@ -110,6 +113,12 @@ export async function deployHa(onProgress?: (line: string) => void): Promise<HaC
     const images = await haImages(docker);
     const password = await readSecret(docker, m).catch(() => '');
     if (password) {
+      const tools = haTools(docker, m);
+      for (const g of [m.spec.coordinator, ...m.spec.workerGroups]) {
+        await healthyOrHealed({ m, docker, password, images, ...tools }, g.name, {
+          log: onProgress,
+        });
+      }
       await waitHealthy(docker, m, { timeoutMs: 300_000, onProgress });
       return { m, docker, password, images, ...haTools(docker, m) };
     }
@@ -252,4 +261,47 @@ async function readSecret(d: Docker, m: ClusterManifest): Promise<string> {
   const r = await execIn(d, c.id, ['cat', '/run/secrets/postgres-password']);
   if (r.exitCode !== 0) throw new Error('cannot read the password');
   return r.stdout.trim();
+}
+
+/**
+ * Waits until the scope is whole again. The chaos cluster runs no agent, so this does what
+ * the agent's patroni backend does (planHeal): a replica whose Postgres does not start is
+ * reinitialized from the leader. Returns how many were.
+ */
+export async function healthyOrHealed(
+  h: HaCluster,
+  scope: string,
+  o: { log?: (line: string) => void },
+): Promise<number> {
+  try {
+    await waitScopeHealthy(h, scope, 120_000);
+    return 0;
+  } catch {
+    const heal = planHeal(await observePatroni(h.store, [scope]));
+    for (const a of heal) {
+      o.log?.(`heal: ${describePatroniAction(a)}`);
+      await applyPatroniAction(a, { store: h.store, http: h.http, log: silentLogger() });
+    }
+    await waitScopeHealthy(h, scope, 600_000).catch(async (err: unknown) => {
+      throw new Error(`${String(err)}\n${await memberLogs(h, scope)}`);
+    });
+    return heal.length;
+  }
+}
+
+/** Patroni's view and the last log lines of every container of a group, for a failure. */
+export async function memberLogs(h: HaCluster, scope: string): Promise<string> {
+  const out: string[] = [];
+  out.push(JSON.stringify(await scopeState(h, scope).catch((e: unknown) => String(e))));
+  for (const c of await serviceContainers(h.docker, groupServiceName(h.m.metadata.name, scope), {
+    all: true,
+  }).catch(() => [])) {
+    const text = await h.docker
+      .getContainer(c.id)
+      .logs({ stdout: true, stderr: true, tail: 40 })
+      .then((b) => b.toString('utf8'))
+      .catch((e: unknown) => String(e));
+    out.push(`--- ${c.id.slice(0, 12)} (${c.state}) ---\n${text}`);
+  }
+  return out.join('\n');
 }

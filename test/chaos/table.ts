@@ -45,14 +45,14 @@ export function renderTable(runs: ChaosRun[]): string {
     '',
     ...runs.map((run, i) => `${i + 1}. \`${run.command}\` on ${run.date}`),
     '',
-    '| fault | fenced failover | run | trials | next write after fault, s (median / max) | longest write gap, s (max) | acknowledged rows lost (total) | WAL behind lost rows, bytes (total) | trials with two writable primaries |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| fault | fenced failover | run | trials | next write after fault, s (median / max) | longest write gap, s (max) | acknowledged rows lost (total) | WAL behind lost rows, bytes (total) | trials with two writable primaries | replicas re-cloned (no restart) |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const { run, results: rs } of rows.values()) {
     const first = rs[0]!;
     const rec = rs.map((r) => r.recoverySeconds);
     lines.push(
-      `| ${first.fault} (${first.scope}) | ${first.fenced ? 'on' : 'off'} | ${run} | ${rs.length} | ${f1(median(rec))} / ${f1(Math.max(...rec))} | ${f1(Math.max(...rs.map((r) => r.maxGapSeconds)))} | ${rs.reduce((a, r) => a + r.lost, 0)} of ${rs.reduce((a, r) => a + r.acked, 0)} | ${rs.reduce((a, r) => a + (r.lostWalBytes ?? 0), 0)} | ${rs.filter((r) => r.maxPrimaries > 1).length} |`,
+      `| ${first.fault} (${first.scope}) | ${first.fenced ? 'on' : 'off'} | ${run} | ${rs.length} | ${f1(median(rec))} / ${f1(Math.max(...rec))} | ${f1(Math.max(...rs.map((r) => r.maxGapSeconds)))} | ${rs.reduce((a, r) => a + r.lost, 0)} of ${rs.reduce((a, r) => a + r.acked, 0)} | ${rs.reduce((a, r) => a + (r.lostWalBytes ?? 0), 0)} | ${rs.filter((r) => r.maxPrimaries > 1).length} | ${rs.reduce((a, r) => a + (r.reinits ?? 0), 0)} |`,
     );
   }
   return lines.join('\n');

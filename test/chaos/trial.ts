@@ -12,11 +12,11 @@ import { serviceContainers } from '../../agent/docker/client.js';
 import { FencedFailover, type FenceOutcome } from '../../agent/failover/index.js';
 import {
   docker,
+  healthyOrHealed,
   memberContainer,
   networkName,
   psqlIn,
   scopeState,
-  waitScopeHealthy,
   type HaCluster,
 } from './ha-cluster.js';
 import {
@@ -53,6 +53,8 @@ export interface TrialResult extends TrialNumbers {
   lost: number;
   /** WAL from the new timeline's switch point to the last lost row (0 when none was lost). */
   lostWalBytes: number;
+  /** Replicas whose Postgres did not start again and were cloned anew from the leader. */
+  reinits?: number;
   /** Most members of the group seen not in recovery at one sample. */
   maxPrimaries: number;
   fence: FenceOutcome | undefined;
@@ -220,7 +222,7 @@ export interface TrialOptions {
 
 export async function runTrial(h: HaCluster, fault: Fault, o: TrialOptions): Promise<TrialResult> {
   const scope = scopeOf(h, fault);
-  for (const s of [h.m.spec.coordinator.name, scope]) await waitScopeHealthy(h, s);
+  for (const s of [h.m.spec.coordinator.name, scope]) await healthyOrHealed(h, s, o);
   let fence: FenceOutcome | undefined;
   const fencer = o.fenced
     ? new FencedFailover({
@@ -263,7 +265,8 @@ export async function runTrial(h: HaCluster, fault: Fault, o: TrialOptions): Pro
     // The fault's own undo (removing a cut-off container) is not part of the measurement.
     await fencer?.stop();
     await undo();
-    for (const s of [h.m.spec.coordinator.name, scope]) await waitScopeHealthy(h, s, 600_000);
+    let reinits = 0;
+    for (const s of [h.m.spec.coordinator.name, scope]) reinits += await healthyOrHealed(h, s, o);
     const leader = (await scopeState(h, scope)).leader!;
     const ids = await psqlIn(
       h,
@@ -274,19 +277,21 @@ export async function runTrial(h: HaCluster, fault: Fault, o: TrialOptions): Pro
     const present = new Set(ids.split('\n').filter(Boolean).map(Number));
     const lostRows = log.acks.filter((a) => !present.has(a.id));
     const lost = lostRows.length;
-    const walBytes = lost > 0 ? lostWalBytes(lostRows, await switchPoint(h, scope)) : 0;
+    const fork = lost > 0 ? await switchPoint(h, scope) : undefined;
+    const walBytes = lost > 0 ? lostWalBytes(lostRows, fork) : 0;
     const result: TrialResult = {
       fault,
       fenced: o.fenced,
       scope,
       lost,
       lostWalBytes: walBytes,
+      reinits,
       maxPrimaries,
       fence,
       ...numbers,
     };
     o.log?.(
-      `${fault} #${o.trial} fenced=${o.fenced}: next write after ${result.recoverySeconds.toFixed(1)} s, max gap ${result.maxGapSeconds.toFixed(1)} s, ${result.acked} acked, ${lost} lost (${walBytes} WAL bytes), max primaries ${maxPrimaries}${fence ? `, fence: ${fence.decision.act ? `deleted=${fence.deleted} in ${fence.ms} ms` : fence.decision.reason}` : ''}`,
+      `${fault} #${o.trial} fenced=${o.fenced}: next write after ${result.recoverySeconds.toFixed(1)} s, max gap ${result.maxGapSeconds.toFixed(1)} s, ${result.acked} acked, ${lost} lost (${walBytes} WAL bytes${lost > 0 ? `; fork at ${fork ?? '?'}, last lost row at ${lostRows.at(-1)?.lsn ?? '?'}` : ''}), max primaries ${maxPrimaries}${fence ? `, fence: ${fence.decision.act ? `deleted=${fence.deleted} in ${fence.ms} ms` : fence.decision.reason}` : ''}`,
     );
     return result;
   } finally {

@@ -63,7 +63,7 @@ describe('chaos table', () => {
     ]);
     expect(table).toContain('1. `x` on d');
     expect(table).toContain(
-      '| kill-worker-primary (w1) | on | 1 | 2 | 5.0 / 6.0 | 4.0 | 3 of 100 | 900 | 0 |',
+      '| kill-worker-primary (w1) | on | 1 | 2 | 5.0 / 6.0 | 4.0 | 3 of 100 | 900 | 0 | 0 |',
     );
   });
 
@@ -81,7 +81,7 @@ describe('chaos table', () => {
     ]);
     const table = renderTable(runs);
     expect(table).toContain(
-      '| kill-postgres (coord) | on | 1 | 1 | 4.0 / 4.0 | 4.0 | 0 of 50 | 0 | 1 |',
+      '| kill-postgres (coord) | on | 1 | 1 | 4.0 / 4.0 | 4.0 | 0 of 50 | 0 | 1 | 0 |',
     );
     expect(table).toContain('| kill-worker-primary (w1) | on | 2 | 1 | 9.0 / 9.0 |');
     // A run with nothing left is dropped.

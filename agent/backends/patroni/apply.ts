@@ -21,6 +21,8 @@ export interface PatroniApplyOptions {
   pendingWaitMs?: number;
   /** How long a member may take to run and catch up after a restart (default 180 s). */
   recoverTimeoutMs?: number;
+  /** How long a failed member is watched before it is reinitialized (default 20 s). */
+  reinitSettleMs?: number;
   /** Replication lag under which a replica counts as caught up (default 1 MiB). */
   caughtUpBytes?: number;
   onProgress?: (line: string) => void;
@@ -270,6 +272,36 @@ async function patchConfig(
     : new ApplyFailedError(`no member of ${a.scope} took the patch`);
 }
 
+/**
+ * Reinitializes a replica whose Postgres does not start. Patroni retries a failed start on
+ * every loop, so the member is watched first for `settleMs` (default 20 s): if it runs
+ * again meanwhile, nothing is done. The leader is never reinitialized.
+ */
+async function reinitMember(
+  o: PatroniApplyOptions,
+  a: Extract<PatroniAction, { kind: 'reinit-member' }>,
+): Promise<void> {
+  const settle = Date.now() + (o.reinitSettleMs ?? 20_000);
+  for (;;) {
+    const s = await readScope(o, a.scope);
+    const m = member(s, a.member);
+    if (s.leader === a.member || isPrimaryRole(m.role)) {
+      throw new ApplyFailedError(`${a.member} leads ${a.scope} now; not reinitializing it`);
+    }
+    if (RUNNING.has(m.state)) {
+      o.log.info({ scope: a.scope, member: a.member }, 'member started again; no reinit');
+      return;
+    }
+    if (Date.now() >= settle) {
+      o.onProgress?.(`reinitializing ${a.member} of ${a.scope} from ${s.leader}`);
+      await call(o, 'POST', `${m.apiUrl}/reinitialize`, { force: true });
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  await memberCaughtUp(o, a.scope, a.member, o.caughtUpBytes ?? 1024 * 1024);
+}
+
 export async function applyPatroniAction(a: PatroniAction, o: PatroniApplyOptions): Promise<void> {
   o.log.info(
     { backend: 'patroni', scope: a.scope, action: a.kind, summary: describePatroniAction(a) },
@@ -282,5 +314,7 @@ export async function applyPatroniAction(a: PatroniAction, o: PatroniApplyOption
       return restartMember(o, a);
     case 'switchover':
       return switchover(o, a);
+    case 'reinit-member':
+      return reinitMember(o, a);
   }
 }

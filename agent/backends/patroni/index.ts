@@ -4,7 +4,7 @@ import type { ManifestSet, PatroniConfigManifest } from '../../manifests/types.j
 import type { Backend, BackendPlan, DriftItem, PlannedAction } from '../types.js';
 import { applyPatroniAction, type PatroniApplyOptions } from './apply.js';
 import { observePatroni } from './observe.js';
-import { describePatroniAction, planPatroni } from './plan.js';
+import { describePatroniAction, planHeal, planPatroni } from './plan.js';
 import type { PatroniHttp, PatroniStore } from './transport.js';
 import {
   MANAGED_FIELDS,
@@ -23,6 +23,7 @@ export {
   diffScope,
   isPrimaryRole,
   pendingOrder,
+  planHeal,
   planPatroni,
   restartSequence,
 } from './plan.js';
@@ -85,12 +86,18 @@ function actionKey(a: PatroniAction, live: LivePatroni): string {
     pending: scope?.members.map((m) => [m.name, m.pendingRestart]),
   };
   const who =
-    a.kind === 'restart-member' ? `:${a.member}` : a.kind === 'switchover' ? `:${a.from}` : '';
+    a.kind === 'restart-member' || a.kind === 'reinit-member'
+      ? `:${a.member}`
+      : a.kind === 'switchover'
+        ? `:${a.from}`
+        : '';
   return `patroni:${a.kind}:${a.scope}${who}:${hash(fingerprint)}`;
 }
 
 function risk(a: PatroniAction): PlannedAction['risk'] {
-  return a.kind === 'patch-config' ? 'safe' : 'disruptive';
+  // A reinit touches only a replica that is down already: it cannot wait for a healthy
+  // cluster, since it is what makes the cluster healthy again.
+  return a.kind === 'patch-config' || a.kind === 'reinit-member' ? 'safe' : 'disruptive';
 }
 
 /** Pure: the plan, wrapped for the pipeline, with a drift item per declared scope. */
@@ -99,7 +106,8 @@ export function planFromManifests(
   live: LivePatroni,
 ): BackendPlan<PatroniPlannedAction> {
   const result = planPatroni(desired, live);
-  const actions = result.actions.map((a): PatroniPlannedAction => ({
+  const heal = planHeal(live);
+  const actions = [...heal, ...result.actions].map((a): PatroniPlannedAction => ({
     key: actionKey(a, live),
     backend: 'patroni',
     summary: describePatroniAction(a),
@@ -129,6 +137,16 @@ export function planFromManifests(
       ...(reason ? { reason } : {}),
     };
   });
+  for (const h of heal) {
+    if (h.kind !== 'reinit-member') continue;
+    drift.push({
+      backend: 'patroni',
+      resource: `member/${h.member}`,
+      state: 'drifted',
+      differences: [{ field: 'state', desired: 'running', live: h.state }],
+      reason: `Postgres of ${h.member} does not start; it is cloned again from the leader of ${h.scope}`,
+    });
+  }
   // A blocked scope (Patroni paused, no leader) is reported in its drift item, not as a
   // refusal: it must not stop the other scopes or backends.
   return { actions, refusals: [], drift };

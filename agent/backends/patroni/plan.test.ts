@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { planFromManifests, switchoverCandidate } from './index.js';
 import { liveFromKeys } from './observe.js';
 import { canonicalValue } from './params.js';
-import { planPatroni } from './plan.js';
+import { planHeal, planPatroni } from './plan.js';
 import type { Kv } from './transport.js';
 import type { DesiredScope, LiveMember, LivePatroni, LiveScope, PatroniAction } from './types.js';
 
@@ -54,7 +54,9 @@ function steps(actions: PatroniAction[]): string[] {
       ? `patch ${JSON.stringify(a.patch)}`
       : a.kind === 'switchover'
         ? `switchover from ${a.from}`
-        : `restart ${a.member} as ${a.expectRole}`,
+        : a.kind === 'reinit-member'
+          ? `reinit ${a.member}`
+          : `restart ${a.member} as ${a.expectRole}`,
   );
 }
 
@@ -347,5 +349,49 @@ describe('canonicalValue', () => {
     expect(canonicalValue('log_lock_waits', true)).toBe(canonicalValue('log_lock_waits', 'on'));
     expect(canonicalValue('max_connections', '100')).toBe(canonicalValue('max_connections', 100));
     expect(canonicalValue('work_mem', '4MB')).not.toBe(canonicalValue('work_mem', '8MB'));
+  });
+});
+
+describe('planHeal: a replica whose Postgres does not start', () => {
+  it('is reinitialized from a running leader, in any scope, declared or not', () => {
+    const live: LivePatroni = {
+      scopes: [
+        scope({
+          members: [
+            m('coord-1', 'primary'),
+            m('coord-2', 'replica', { state: 'start failed' }),
+            m('coord-3', 'replica'),
+          ],
+        }),
+      ],
+    };
+    expect(steps(planHeal(live))).toEqual(['reinit coord-2']);
+    // Safe risk (it is down anyway) and a drift item that says why.
+    const p = planFromManifests({ scopes: [] }, live);
+    expect(p.actions.map((a) => [a.key.split(':').slice(0, 4).join(':'), a.risk])).toEqual([
+      ['patroni:reinit-member:coord:coord-2', 'safe'],
+    ]);
+    expect(p.drift).toEqual([
+      expect.objectContaining({ resource: 'member/coord-2', state: 'drifted' }),
+    ]);
+  });
+
+  it('never the leader, not without a running leader, not while Patroni is paused, not while only starting', () => {
+    const failedLeader = scope({
+      members: [m('coord-1', 'primary', { state: 'start failed' }), m('coord-2', 'replica')],
+    });
+    const noLeader = scope({
+      leader: undefined,
+      members: [m('coord-2', 'replica', { state: 'start failed' })],
+    });
+    const paused = scope({
+      paused: true,
+      members: [m('coord-1', 'primary'), m('coord-2', 'replica', { state: 'start failed' })],
+    });
+    const starting = scope({
+      members: [m('coord-1', 'primary'), m('coord-2', 'replica', { state: 'starting' })],
+    });
+    for (const s of [failedLeader, noLeader, paused, starting])
+      expect(planHeal({ scopes: [s] })).toEqual([]);
   });
 });

@@ -256,5 +256,28 @@ export function describePatroniAction(a: PatroniAction): string {
       return `restart ${a.expectRole} ${a.member} of ${a.scope} for ${a.parameters.join(', ') || 'pending restart'}, then wait until it runs and has caught up`;
     case 'switchover':
       return `switch over ${a.scope} from ${a.from} to a restarted replica`;
+    case 'reinit-member':
+      return `reinitialize replica ${a.member} of ${a.scope} from the leader (Postgres does not start: ${a.state})`;
   }
+}
+
+/** Patroni member states of a Postgres that failed to start. */
+export const START_FAILED_STATES = new Set(['start failed', 'crashed']);
+
+/**
+ * Pure: replicas of any scope (declared or not) whose Postgres does not start while the
+ * scope has a running leader to clone from. Not while Patroni is paused on the scope.
+ */
+export function planHeal(live: LivePatroni): PatroniAction[] {
+  const actions: PatroniAction[] = [];
+  for (const s of live.scopes) {
+    if (s.paused || !s.leader) continue;
+    const leader = s.members.find((m) => m.name === s.leader);
+    if (!leader || !RUNNING_STATES.has(leader.state)) continue;
+    for (const m of s.members) {
+      if (m.name === s.leader || !START_FAILED_STATES.has(m.state)) continue;
+      actions.push({ kind: 'reinit-member', scope: s.scope, member: m.name, state: m.state });
+    }
+  }
+  return actions;
 }

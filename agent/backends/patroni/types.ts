@@ -91,6 +91,19 @@ export type PatroniAction =
       scope: string;
       /** The leader at plan time; if someone else leads by then, the step is not needed. */
       from: string;
+    }
+  | {
+      /**
+       * A replica whose Postgres does not start (e.g. WAL of two timelines mixed after
+       * repeated failovers and pg_rewind): its data directory is cloned again from the
+       * leader (Patroni's POST /reinitialize). Never the leader; the replica is down
+       * anyway, so nothing that serves is touched.
+       */
+      kind: 'reinit-member';
+      scope: string;
+      member: string;
+      /** What Patroni reported, for the report. */
+      state: string;
     };
 
 export interface PatroniPlanResult {
