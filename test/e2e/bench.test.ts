@@ -11,11 +11,10 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BenchReport } from '../../agent/bench/report.js';
 import { generateRows } from '../../agent/bench/dataset.js';
-import { waitFor } from '../../agent/core/wait.js';
 import type { ClusterManifest } from '../../agent/manifests/types.js';
 import { runCli } from '../helpers/cli.js';
 import { connect, defaultCluster } from '../helpers/cluster.js';
-import { latestReport } from '../helpers/gitops.js';
+import { waitEngineInSync } from '../helpers/gitops.js';
 
 let m: ClusterManifest;
 let rw: pg.Client;
@@ -44,14 +43,7 @@ async function purge(prefix: string): Promise<void> {
 beforeAll(async () => {
   m = await defaultCluster();
   await runCli(['resume']);
-  await waitFor(
-    async () => {
-      const r = await latestReport(m);
-      const shards = r?.backends.find((b) => b.backend === 'shards');
-      return shards?.state === 'in-sync' ? true : `shards backend is ${shards?.state ?? 'absent'}`;
-    },
-    { what: 'the engine to be in sync', timeoutMs: 300_000 },
-  );
+  await waitEngineInSync(m);
   rw = await connect(m, 'read-write');
   dir = await mkdtemp(join(tmpdir(), 'pgmesh-bench-e2e-'));
   await purge(LOAD_PREFIX);

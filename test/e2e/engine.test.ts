@@ -7,7 +7,7 @@ import type { ClusterManifest } from '../../agent/manifests/types.js';
 import { runCli } from '../helpers/cli.js';
 import { connect, defaultCluster, testDocker } from '../helpers/cluster.js';
 import { namespacesOn, psqlIn, primaryOf, rng, startBaseline, vector } from '../helpers/engine.js';
-import { ManifestsClone, latestReport, waitInSync } from '../helpers/gitops.js';
+import { ManifestsClone, waitEngineInSync, waitInSync } from '../helpers/gitops.js';
 
 const DIMS = 384;
 const NAMESPACES = Array.from({ length: 50 }, (_, i) => `ns-${String(i).padStart(2, '0')}`);
@@ -30,14 +30,7 @@ beforeAll(async () => {
   m = await defaultCluster();
   await runCli(['resume']);
   // The agent has installed the engine and the memory schema (manifests/memory.yaml).
-  await waitFor(
-    async () => {
-      const r = await latestReport(m);
-      const shards = r?.backends.find((b) => b.backend === 'shards');
-      return shards?.state === 'in-sync' ? true : `shards backend is ${shards?.state ?? 'absent'}`;
-    },
-    { what: 'the engine to be in sync', timeoutMs: 300_000 },
-  );
+  await waitEngineInSync(m);
   rw = await connect(m, 'read-write');
   const image = (await testDocker().getService(groupServiceName('pgmesh', 'coord')).inspect()).Spec
     ?.TaskTemplate as { ContainerSpec?: { Image?: string } };

@@ -96,3 +96,15 @@ export async function waitInSync(
 export async function etcdctl(cluster: string, args: string[]): Promise<string> {
   return runEtcdctl(testDocker(), cluster, args);
 }
+
+/** Waits until the agent reports the shards backend in sync (engine, schema, tables installed). */
+export async function waitEngineInSync(m: ClusterManifest, timeoutMs = 300_000): Promise<void> {
+  await waitFor(
+    async () => {
+      const r = await latestReport(m);
+      const shards = r?.backends.find((b) => b.backend === 'shards');
+      return shards?.state === 'in-sync' ? true : `shards backend is ${shards?.state ?? 'absent'}`;
+    },
+    { what: 'the engine to be in sync', timeoutMs },
+  );
+}

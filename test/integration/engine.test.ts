@@ -7,6 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installEngine } from '../../agent/engine/install.js';
 import { moveShard, rebalance } from '../../agent/engine/move-shard.js';
+import { mulberry32 } from '../../agent/bench/rng.js';
 import { startPgCluster, type PgCluster } from '../helpers/pg-containers.js';
 
 const DIMS = 64;
@@ -18,18 +19,6 @@ let cluster: PgCluster;
 let coord: pg.Client;
 let plain: pg.Client;
 const workers: pg.Client[] = [];
-
-/** Deterministic pseudo-random numbers (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function vec(r: () => number): number[] {
   return Array.from({ length: DIMS }, () => r() * 2 - 1);
@@ -143,7 +132,7 @@ beforeAll(async () => {
       created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now(),
       PRIMARY KEY (namespace, id))`);
 
-  const r = rng(42);
+  const r = mulberry32(42);
   for (let n = 0; n < NAMESPACES; n++) {
     const ns = `ns-${String(n).padStart(2, '0')}`;
     const batch: Row[] = [];
@@ -191,7 +180,7 @@ describe('engine: placement and plain SQL equivalence', () => {
   });
 
   it('answers reads, namespace vector search, updates and deletes like a single PostgreSQL', async () => {
-    const r = rng(7);
+    const r = mulberry32(7);
     for (let n = 0; n < NAMESPACES; n += 5) {
       const ns = `ns-${String(n).padStart(2, '0')}`;
       const q = lit(vec(r));
@@ -237,7 +226,7 @@ describe('engine: placement and plain SQL equivalence', () => {
   });
 
   it('runs a fixed-namespace query entirely on its shard (EXPLAIN shows the pushed plan)', async () => {
-    const q = lit(vec(rng(3)));
+    const q = lit(vec(mulberry32(3)));
     const plan = async (sql: string, params: unknown[]) =>
       (
         await coord.query<{ 'QUERY PLAN': string }>(`EXPLAIN (VERBOSE, COSTS OFF) ${sql}`, params)
@@ -271,7 +260,7 @@ describe('engine: placement and plain SQL equivalence', () => {
   });
 
   it('fans a global top-k out to every shard in parallel, at most k rows from each', async () => {
-    const q = lit(vec(rng(5)));
+    const q = lit(vec(mulberry32(5)));
     const { rows: planRows } = await coord.query<{ 'QUERY PLAN': string }>(
       'EXPLAIN (ANALYZE, VERBOSE, COSTS OFF) SELECT id FROM memory.memory_entries ORDER BY embedding <=> $1 LIMIT 10',
       [q],
@@ -290,7 +279,7 @@ describe('engine: placement and plain SQL equivalence', () => {
       'SELECT id, embedding::text FROM memory.memory_entries',
     );
     const data = all.map((x) => ({ id: x.id, v: JSON.parse(x.embedding) as number[] }));
-    const r = rng(11);
+    const r = mulberry32(11);
     let hits = 0;
     const queries = 10;
     for (let i = 0; i < queries; i++) {
