@@ -30,6 +30,12 @@ export function mergeRuns(earlier: ChaosRun[], next: ChaosRun): ChaosRun[] {
   ];
 }
 
+function walCell(rs: TrialResult[]): string {
+  const unknown = rs.filter((r) => r.lost > 0 && r.lostWalBytes === null).length;
+  const known = rs.reduce((a, r) => a + (r.lostWalBytes ?? 0), 0);
+  return unknown > 0 ? `${known} (+ ${unknown} trial(s) not measurable)` : `${known}`;
+}
+
 /** Pure: the markdown table of the runs, one line per fault and fencing mode. */
 export function renderTable(runs: ChaosRun[]): string {
   const rows = new Map<string, { run: number; results: TrialResult[] }>();
@@ -52,7 +58,7 @@ export function renderTable(runs: ChaosRun[]): string {
     const first = rs[0]!;
     const rec = rs.map((r) => r.recoverySeconds);
     lines.push(
-      `| ${first.fault} (${first.scope}) | ${first.fenced ? 'on' : 'off'} | ${run} | ${rs.length} | ${f1(median(rec))} / ${f1(Math.max(...rec))} | ${f1(Math.max(...rs.map((r) => r.maxGapSeconds)))} | ${rs.reduce((a, r) => a + r.lost, 0)} of ${rs.reduce((a, r) => a + r.acked, 0)} | ${rs.reduce((a, r) => a + (r.lostWalBytes ?? 0), 0)} | ${rs.filter((r) => r.maxPrimaries > 1).length} | ${rs.reduce((a, r) => a + (r.reinits ?? 0), 0)} |`,
+      `| ${first.fault} (${first.scope}) | ${first.fenced ? 'on' : 'off'} | ${run} | ${rs.length} | ${f1(median(rec))} / ${f1(Math.max(...rec))} | ${f1(Math.max(...rs.map((r) => r.maxGapSeconds)))} | ${rs.reduce((a, r) => a + r.lost, 0)} of ${rs.reduce((a, r) => a + r.acked, 0)} | ${walCell(rs)} | ${rs.filter((r) => r.maxPrimaries > 1).length} | ${rs.reduce((a, r) => a + (r.reinits ?? 0), 0)} |`,
     );
   }
   return lines.join('\n');

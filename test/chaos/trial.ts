@@ -52,7 +52,7 @@ export interface TrialResult extends TrialNumbers {
   /** Acknowledged rows not found afterwards. */
   lost: number;
   /** WAL from the new timeline's switch point to the last lost row (0 when none was lost). */
-  lostWalBytes: number;
+  lostWalBytes: number | null;
   /** Replicas whose Postgres did not start again and were cloned anew from the leader. */
   reinits?: number;
   /** Most members of the group seen not in recovery at one sample. */
@@ -291,7 +291,7 @@ export async function runTrial(h: HaCluster, fault: Fault, o: TrialOptions): Pro
       ...numbers,
     };
     o.log?.(
-      `${fault} #${o.trial} fenced=${o.fenced}: next write after ${result.recoverySeconds.toFixed(1)} s, max gap ${result.maxGapSeconds.toFixed(1)} s, ${result.acked} acked, ${lost} lost (${walBytes} WAL bytes${lost > 0 ? `; fork at ${fork ?? '?'}, last lost row at ${lostRows.at(-1)?.lsn ?? '?'}` : ''}), max primaries ${maxPrimaries}${fence ? `, fence: ${fence.decision.act ? `deleted=${fence.deleted} in ${fence.ms} ms` : fence.decision.reason}` : ''}`,
+      `${fault} #${o.trial} fenced=${o.fenced}: next write after ${result.recoverySeconds.toFixed(1)} s, max gap ${result.maxGapSeconds.toFixed(1)} s, ${result.acked} acked, ${lost} lost (${walBytes ?? '?'} WAL bytes${lost > 0 ? `; fork at ${fork ?? '?'}, last lost row at ${lostRows.at(-1)?.lsn ?? '?'}` : ''}), max primaries ${maxPrimaries}${fence ? `, fence: ${fence.decision.act ? `deleted=${fence.deleted} in ${fence.ms} ms` : fence.decision.reason}` : ''}`,
     );
     return result;
   } finally {

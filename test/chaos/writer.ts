@@ -135,12 +135,19 @@ export function lsnBytes(lsn: string): bigint {
  * promoted replica's history forked) to the highest insert position of a lost row; 0 when
  * nothing acknowledged was lost.
  */
-export function lostWalBytes(lost: WriterLog['acks'], switchPoint: string | undefined): number {
+export function lostWalBytes(
+  lost: WriterLog['acks'],
+  switchPoint: string | undefined,
+): number | null {
+  if (lost.length === 0) return 0;
   const positions = lost.flatMap((a) => (a.lsn ? [lsnBytes(a.lsn)] : []));
-  if (positions.length === 0 || !switchPoint) return 0;
+  if (positions.length === 0 || !switchPoint) return null;
+  const fork = lsnBytes(switchPoint);
+  // A lost row below the fork contradicts the measurement (the promoted member had that
+  // WAL): say "unknown" rather than a number.
+  if (positions.some((p) => p < fork)) return null;
   const top = positions.reduce((a, b) => (a > b ? a : b));
-  const diff = top - lsnBytes(switchPoint);
-  return diff > 0n ? Number(diff) : 0;
+  return Number(top - fork);
 }
 
 /** Pure: the write gap of one trial, from the writer's log and the fault's time. */
