@@ -18,7 +18,11 @@
  *    built from per-partition copies of the query, so each shard returns at most k rows
  *    and the Append runs the foreign scans asynchronously (async_capable).
  *
- * 3. Cross-group writes. At the end of every statement, the foreign servers whose
+ * 3. Direct reads (direct.c). A top-level read-only SELECT outside a transaction block
+ *    reads each shard in one pipelined round trip instead of postgres_fdw's remote
+ *    transaction and cursor.
+ *
+ * 4. Cross-group writes. At the end of every statement, the foreign servers whose
  *    tables the statement opened for writing are noted for the transaction; a second
  *    server in one transaction raises an error (no two-phase commit over postgres_fdw),
  *    unless pgmesh.cross_group_writes = 'allow'.
@@ -52,6 +56,8 @@
 #include "utils/partcache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
+
+#include "pgmesh.h"
 
 PG_MODULE_MAGIC;
 
@@ -666,6 +672,12 @@ note_written(ResultRelInfo *rri)
 				 errhint("Write the rows of each worker group in its own transaction (e.g. one namespace per transaction), or SET pgmesh.cross_group_writes = 'allow' to accept a non-atomic commit.")));
 }
 
+bool
+pgmesh_wrote_in_xact(void)
+{
+	return MyProc->vxid.lxid == tracked_lxid && OidIsValid(written_server);
+}
+
 static void
 pgmesh_executor_finish(QueryDesc *queryDesc)
 {
@@ -704,6 +716,7 @@ _PG_init(void)
 							 "Whether a transaction may write to more than one worker group (not atomic).",
 							 NULL, &pgmesh_cross_group_writes, 0, cross_group_options,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
+	pgmesh_direct_init();
 	MarkGUCPrefixReserved("pgmesh");
 
 	prev_planner_hook = planner_hook;
