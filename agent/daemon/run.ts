@@ -118,11 +118,13 @@ export async function startAgent(
       pause: () => pause.current(),
       // Data moves and removals start only on a healthy cluster: every group led, members
       // streaming, HAProxy routing (the "healthy leaders" condition).
-      // Rolling restarts and switchovers too: never take a member down in a degraded group.
+      // Patroni's rolling restarts and switchovers too: never take a member down in a
+      // degraded group. Not the swarm backend's disruptive steps: they are what makes a
+      // group whole (health is judged against the manifest's member counts).
       safety: {
         'data-moving': [clusterHealthy],
         destructive: [clusterHealthy],
-        disruptive: [clusterHealthy],
+        disruptive: [(a) => (a.backend === 'patroni' ? clusterHealthy() : null)],
       },
     }),
     pause: () => pause.current(),
