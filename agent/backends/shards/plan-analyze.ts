@@ -4,17 +4,17 @@
  * agent keeps them current. Rule, per foreign partition of a declared distributed table:
  * - never analyzed (`pg_class.reltuples < 0` on the coordinator: a new table, or a
  *   partition attached by a shard move), or
- * - its shard's live rows on the worker (`n_live_tup`) differ from the rows the last
- *   ANALYZE found by more than 20% of them and by at least 50 rows (the floor keeps tiny
- *   tables from being analyzed at every write).
+ * - analyzed while its shard was empty (`reltuples = 0`) and the shard has rows now
+ *   (`n_live_tup` on the worker).
+ * Both converge: one ANALYZE ends them. A rule on the size of a change ("rows differ by
+ * more than 20%") did not: postgres_fdw takes a sampled table's row count from the
+ * worker's own `reltuples`, which can stay apart from `n_live_tup` until the worker's
+ * autovacuum analyzes the shard, so the same ANALYZE was planned again every cycle.
  * One `analyze` action per table lists the partitions that need it. Shards on an
  * unreachable group, or moved by this same plan (their partition is replaced), wait.
  */
 import type { RebalanceMove } from './rebalance.js';
 import type { DesiredShards, DriftLike, LiveShard, LiveShards, ShardsAction } from './types.js';
-
-export const ANALYZE_DRIFT_RATIO = 0.2;
-export const ANALYZE_DRIFT_MIN_ROWS = 50;
 
 export interface AnalyzePlan {
   actions: Extract<ShardsAction, { kind: 'analyze' }>[];
@@ -28,8 +28,7 @@ export function staleness(
   const analyzed = s.analyzedRows ?? -1;
   if (analyzed < 0) return 'never-analyzed';
   if (s.rows === null || s.rows === undefined) return null;
-  const diff = Math.abs(s.rows - analyzed);
-  return diff >= ANALYZE_DRIFT_MIN_ROWS && diff > ANALYZE_DRIFT_RATIO * analyzed ? 'changed' : null;
+  return analyzed === 0 && s.rows > 0 ? 'changed' : null;
 }
 
 export function planAnalyze(
@@ -73,7 +72,7 @@ export function planAnalyze(
       reason:
         never > 0
           ? `${never} foreign partition(s) never analyzed`
-          : `rows changed by more than ${ANALYZE_DRIFT_RATIO * 100}% since the last ANALYZE`,
+          : 'analyzed while empty; the shards have rows now',
     });
   }
   return out;

@@ -505,12 +505,13 @@ describe('ANALYZE of foreign partitions', () => {
     return l;
   }
 
-  it('reads staleness: never analyzed, changed by more than 20% and 50 rows, or current', () => {
+  it('reads staleness: never analyzed, analyzed while empty and filled since, or current', () => {
     expect(staleness({ analyzedRows: -1, rows: 0 })).toBe('never-analyzed');
-    expect(staleness({ analyzedRows: 1000, rows: 1250 })).toBe('changed');
-    expect(staleness({ analyzedRows: 1000, rows: 1150 })).toBeNull();
-    expect(staleness({ analyzedRows: 0, rows: 40 })).toBeNull();
-    expect(staleness({ analyzedRows: 0, rows: 60 })).toBe('changed');
+    expect(staleness({ analyzedRows: 0, rows: 40 })).toBe('changed');
+    expect(staleness({ analyzedRows: 0, rows: 0 })).toBeNull();
+    // Converges: once analyzed with rows, a later difference in counts plans nothing.
+    expect(staleness({ analyzedRows: 1000, rows: 1250 })).toBeNull();
+    expect(staleness({ analyzedRows: 40, rows: 0 })).toBeNull();
     expect(staleness({ analyzedRows: 1000, rows: null })).toBeNull();
   });
 
@@ -520,7 +521,7 @@ describe('ANALYZE of foreign partitions', () => {
       withStats([
         [-1, 500],
         [500, 510],
-        [100, 400],
+        [0, 400],
         [500, 500],
       ]),
     );
@@ -531,7 +532,7 @@ describe('ANALYZE of foreign partitions', () => {
     expect(plan.actions[0]?.action).toMatchObject({
       partitions: [
         { partition: 'memory_memory_entries_0', analyzedRows: -1, rows: 500 },
-        { partition: 'memory_memory_entries_2', analyzedRows: 100, rows: 400 },
+        { partition: 'memory_memory_entries_2', analyzedRows: 0, rows: 400 },
       ],
     });
     expect(plan.drift.find((d) => d.resource === 'statistics/memory.memory_entries')).toMatchObject(
