@@ -270,15 +270,20 @@ describe('self-healing', () => {
     async (v) => {
       await healthy();
       const service = v.service();
-      const containers = await serviceContainers(testDocker(), service);
-      let victim = containers[0];
-      if (v.pick !== 'any') {
-        for (const c of containers) {
-          const rec = await psqlIn(c.id, 'SELECT pg_is_in_recovery()');
-          if ((rec === 'f') === (v.pick === 'primary')) victim = c;
-        }
-      }
-      if (!victim) throw new Error(`no container of ${service}`);
+      // A member that a previous kill restarted may still refuse connections for a moment
+      // after Patroni reports it running: pick again until one answers as wanted.
+      const { victim } = await waitFor(
+        async () => {
+          const containers = await serviceContainers(testDocker(), service);
+          if (v.pick === 'any') return containers[0] ? { victim: containers[0] } : 'no container';
+          for (const c of containers) {
+            const rec = await psqlIn(c.id, 'SELECT pg_is_in_recovery()').catch(() => '');
+            if (rec !== '' && (rec === 'f') === (v.pick === 'primary')) return { victim: c };
+          }
+          return `no ${v.pick} of ${service} answers yet`;
+        },
+        { what: `a ${v.pick} container of ${service}`, timeoutMs: 60_000, intervalMs: 500 },
+      );
       await testDocker().getContainer(victim.id).kill();
       // Swarm replaces the task: a new container runs in the same slot.
       await waitFor(
