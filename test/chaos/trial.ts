@@ -154,32 +154,24 @@ async function inject(h: HaCluster, fault: Fault, scope: string): Promise<() => 
         // Where the engine refuses to detach a Swarm task, drop every packet that is not
         // on the container's loopback, inside its network namespace: the same cut.
         const pid = await docker(['inspect', '-f', '{{.State.Pid}}', container]);
-        await run('nsenter', [
-          '-t',
-          pid,
-          '-n',
-          'iptables',
-          '-I',
-          'INPUT',
-          '!',
-          '-i',
-          'lo',
-          '-j',
-          'DROP',
-        ]);
-        await run('nsenter', [
-          '-t',
-          pid,
-          '-n',
-          'iptables',
-          '-I',
-          'OUTPUT',
-          '!',
-          '-o',
-          'lo',
-          '-j',
-          'DROP',
-        ]);
+        for (const [chain, side] of [
+          ['INPUT', '-i'],
+          ['OUTPUT', '-o'],
+        ]) {
+          await run('nsenter', [
+            '-t',
+            pid,
+            '-n',
+            'iptables',
+            '-I',
+            chain!,
+            '!',
+            side!,
+            'lo',
+            '-j',
+            'DROP',
+          ]);
+        }
       }
       // Swarm replaces the removed task; the member comes back on its volume (pg_rewind).
       return async () => {

@@ -109,6 +109,18 @@ function live(over: Partial<LiveShards> = {}): LiveShards {
 const kinds = (d: DesiredShards, l: LiveShards) =>
   planShards(d, l).actions.map((a) => a.action.kind);
 
+/** A third worker group as the desired state lists it once the manifest adds it. */
+function groupW3() {
+  return {
+    name: 'w3',
+    manifestName: 'w3',
+    hosts: ['h-w3'],
+    port: 5432,
+    dbname: 'pgmesh',
+    remove: false,
+  };
+}
+
 describe('planShards', () => {
   it('plans nothing when the engine matches, and every drift item is in sync', () => {
     const plan = planShards(desired(), live());
@@ -168,14 +180,7 @@ describe('planShards', () => {
 
   it('registers a new group and moves shards onto it, each move its own data-moving action', () => {
     const d = desired();
-    d.groups.push({
-      name: 'w3',
-      manifestName: 'w3',
-      hosts: ['h-w3'],
-      port: 5432,
-      dbname: 'pgmesh',
-      remove: false,
-    });
+    d.groups.push(groupW3());
     const s = shards(['w1', 'w2', 'w1', 'w2', 'w1', 'w2']);
     const plan = planShards(
       d,
@@ -602,14 +607,7 @@ describe('ANALYZE of foreign partitions', () => {
 describe('rebalance progress in the drift report', () => {
   const added = () => {
     const d = desired();
-    d.groups.push({
-      name: 'w3',
-      manifestName: 'w3',
-      hosts: ['h-w3'],
-      port: 5432,
-      dbname: 'pgmesh',
-      remove: false,
-    });
+    d.groups.push(groupW3());
     return d;
   };
   const six = () => {
