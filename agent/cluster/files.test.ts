@@ -126,6 +126,10 @@ describe('haproxyCfg', () => {
     }
     expect(cfg).toContain('nameserver dns 127.0.0.11:53');
     expect(cfg).toContain('default-server inter 1s fall 2 rise 1 on-marked-down shutdown-sessions');
+    // A dead member's address leaves the pool within a second, and a connection sent to it
+    // meanwhile is redispatched after a 1 s connect timeout.
+    expect(cfg).toContain('hold obsolete 1s');
+    expect(cfg).toContain('timeout connect 1s\n  retries 2\n  option redispatch 1');
     expect(section('stats')).toContain('stats uri /stats');
   });
 });

@@ -26,3 +26,11 @@ describe('renderSwarm: resolver options', () => {
     expect(diffShapes(coord, { ...coord, dnsOptions: ['attempts:1', 'timeout:1'] })).toEqual([]);
   });
 });
+
+describe('renderSwarm: the REST address by task name', () => {
+  it("gives every database member its task's DNS name (Swarm's template), for Patroni's REST address", () => {
+    const desired = renderSwarm(clusterManifest(), { images, nodes });
+    for (const s of desired.services.filter((x) => ['coordinator', 'worker'].includes(x.role)))
+      expect(s.shape.env).toContain('PGMESH_ADVERTISE_NAME={{.Task.Name}}');
+  });
+});

@@ -110,6 +110,9 @@ function spreadLimit(placement: Placement, members: number, nodes: SwarmNode[]):
   return placement.spreadMembers && ready >= members && ready > 1 ? 1 : 0;
 }
 
+/** Swarm's template for a task's container name, which its overlay's DNS resolves. */
+export const TASK_NAME_TEMPLATE = '{{.Task.Name}}';
+
 /**
  * One resolver attempt of 1 s in database members (resolv.conf defaults: 5 s, 2 attempts).
  * A primary cut off the network otherwise spent 10 s per failed lookup of an etcd name,
@@ -134,7 +137,14 @@ function renderGroup(
   const name = groupServiceName(cluster, group.name);
   const shape = emptyShape(ctx.images.pgnode, serviceLabels(cluster, role, group.name), net);
   shape.replicas = group.members;
-  shape.env = [`PGMESH_SCOPE=${group.name}`, `PGMESH_MEMBER=${memberNameTemplate(group.name)}`];
+  shape.env = [
+    `PGMESH_SCOPE=${group.name}`,
+    `PGMESH_MEMBER=${memberNameTemplate(group.name)}`,
+    // The task's DNS name on the overlay, for Patroni's REST address: it stops resolving the
+    // moment the container dies, so a peer's leader race fails at once on a dead member
+    // instead of waiting out Patroni's 2 s connect timeout on its dead IP (docs/ha.md).
+    `PGMESH_ADVERTISE_NAME=${TASK_NAME_TEMPLATE}`,
+  ];
   shape.hostname = `${name}-{{.Task.Slot}}`;
   shape.mounts = [
     {

@@ -31,8 +31,21 @@ describe('decideFence', () => {
       key: '/patroni/w1/leader',
       value: 'w1-2',
       modRevision: '41',
+      also: [],
     });
     expect(decide({ task: { ...exited, state: 'complete' } }).act).toBe(true);
+  });
+
+  it("deletes the dead member's presence key in the same transaction, compared on its revision", () => {
+    expect(decide({ memberKey: { modRevision: '39' } })).toMatchObject({
+      act: true,
+      also: [{ key: '/patroni/w1/members/w1-2', modRevision: '39' }],
+    });
+  });
+
+  it("does not wait for Swarm's record of the exit: the engine's word is enough", () => {
+    expect(decide({ task: { ...exited, state: 'running' } }).act).toBe(true);
+    expect(decide({ task: undefined }).act).toBe(true);
   });
 
   it('does nothing when contact with the node is lost (no confirmation from its engine)', () => {
@@ -46,12 +59,10 @@ describe('decideFence', () => {
     expect(decide({ container: { ...dead, sameEngine: false } }).act).toBe(false);
   });
 
-  it('does nothing while the container or its task still runs', () => {
+  it('does nothing while the container still runs or its task names another container', () => {
     expect(decide({ container: { running: true, pid: 42, sameEngine: true } }).act).toBe(false);
     expect(decide({ container: { running: false, pid: 42, sameEngine: true } }).act).toBe(false);
-    expect(decide({ task: { ...exited, state: 'running' } }).act).toBe(false);
     expect(decide({ task: { ...exited, containerId: 'other' } }).act).toBe(false);
-    expect(decide({ task: undefined }).act).toBe(false);
   });
 
   it('does nothing when the dead member does not lead (a replica died, or a new leader exists)', () => {

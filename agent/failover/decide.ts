@@ -1,7 +1,7 @@
 /**
  * Pure: may the agent delete a group's Patroni leader key because its primary's container
  * is dead? Yes only when the engine that ran the container says so (its `die` event and
- * its own inspect), the Swarm task agrees and its node is in contact, and the key still
+ * its own inspect), Swarm does not say that node is out of contact, and the key still
  * names that member at the revision read after the death. Everything else waits for
  * Patroni's ttl. docs/ha.md explains why this cannot make two primaries.
  */
@@ -30,7 +30,10 @@ export interface ContainerState {
   sameEngine: boolean;
 }
 
-/** The Swarm manager's view of the task, as the node's engine reported it. */
+/**
+ * The Swarm manager's view of the task, as the node's engine last reported it. It lags the
+ * engine (the exit is recorded 0.3–1.4 s after the `die` event), so it is not waited for.
+ */
 export interface TaskState {
   state: string;
   containerId: string | undefined;
@@ -44,11 +47,17 @@ export interface LeaderKey {
 }
 
 export type FenceDecision =
-  | { act: true; scope: string; member: string; key: string; value: string; modRevision: string }
+  | {
+      act: true;
+      scope: string;
+      member: string;
+      key: string;
+      value: string;
+      modRevision: string;
+      /** Deleted in the same transaction: the dead member's presence key, when it has one. */
+      also: Array<{ key: string; modRevision: string }>;
+    }
   | { act: false; reason: string };
-
-/** Task states that only the engine running a task reports: the container has exited. */
-const EXITED_TASK_STATES = new Set(['failed', 'complete', 'shutdown']);
 
 export function memberName(scope: string, slot: number): string {
   return `${scope}-${slot}`;
@@ -58,12 +67,23 @@ export function leaderKeyOf(namespace: string, scope: string): string {
   return `${namespace}${scope}/leader`;
 }
 
+/** Patroni's presence key of a member (its REST address, role, WAL position). */
+export function memberKeyOf(namespace: string, scope: string, member: string): string {
+  return `${namespace}${scope}/members/${member}`;
+}
+
 export function decideFence(input: {
   event: DieEvent;
   groups: GroupService[];
   container: ContainerState | undefined;
   task: TaskState | undefined;
   leader: LeaderKey | undefined;
+  /**
+   * The dead member's presence key. Deleting it with the leader key spares the leader
+   * race a 2 s connect timeout: Patroni asks every member in `members/` for its WAL
+   * position before it promotes, and a dead member's address does not answer.
+   */
+  memberKey?: { modRevision: string } | undefined;
   namespace: string;
 }): FenceDecision {
   const { event } = input;
@@ -80,17 +100,16 @@ export function decideFence(input: {
   if (input.container.running || input.container.pid !== 0) {
     return { act: false, reason: `${member}'s container still runs (pid ${input.container.pid})` };
   }
-  if (!input.task || input.task.containerId !== event.containerId) {
-    return { act: false, reason: `no Swarm task of ${member} names the dead container` };
+  // The engine's word is the confirmation; Swarm's record may still say `running`. But a
+  // manager that sees the node out of contact contradicts it: then nothing is done.
+  if (input.task && input.task.containerId !== event.containerId) {
+    return { act: false, reason: `the Swarm task of ${member} names another container` };
   }
-  if (input.task.nodeStatus !== 'ready') {
+  if (input.task && input.task.nodeStatus !== 'ready') {
     return {
       act: false,
       reason: `the node of ${member} is ${input.task.nodeStatus}: contact lost, Patroni's ttl applies`,
     };
-  }
-  if (!EXITED_TASK_STATES.has(input.task.state)) {
-    return { act: false, reason: `${member}'s task is ${input.task.state}, not exited` };
   }
   if (!input.leader) return { act: false, reason: `${group.scope} has no leader key` };
   if (input.leader.value !== member) {
@@ -103,5 +122,13 @@ export function decideFence(input: {
     key: leaderKeyOf(input.namespace, group.scope),
     value: member,
     modRevision: input.leader.modRevision,
+    also: input.memberKey
+      ? [
+          {
+            key: memberKeyOf(input.namespace, group.scope, member),
+            modRevision: input.memberKey.modRevision,
+          },
+        ]
+      : [],
   };
 }

@@ -1,6 +1,6 @@
 /**
  * Fenced fast failover: listens to the Docker engine's container `die` events; when the
- * container that died ran a group's primary and the engine and Swarm confirm it exited,
+ * container that died ran a group's primary and the engine that ran it confirms it exited,
  * deletes that group's Patroni leader key with a compare on its value and revision, so a
  * replica promotes in seconds instead of after the key's ttl. The decision is decide.ts.
  */
@@ -12,6 +12,8 @@ import { LABEL_CLUSTER, LABEL_GROUP, LABEL_ROLE } from '../backends/swarm/types.
 import {
   decideFence,
   leaderKeyOf,
+  memberKeyOf,
+  memberName,
   type ContainerState,
   type DieEvent,
   type FenceDecision,
@@ -36,8 +38,6 @@ export interface FencedFailoverOptions {
   namespace?: string;
   /** Only while this returns true does it act (e.g. only the leading agent replica). */
   active?: () => boolean;
-  /** How long Swarm may take to record the task's exit after the die event (default 5 s). */
-  taskWaitMs?: number;
   onOutcome?: (event: DieEvent, outcome: FenceOutcome) => void;
 }
 
@@ -151,11 +151,11 @@ export class FencedFailover {
     }
     const group = this.#groups.find((g) => g.service === event.service);
     const namespace = this.#o.namespace ?? PATRONI_NAMESPACE;
-    const [container, task, leader] = group
+    const [container, task, keys] = group
       ? await Promise.all([
           this.#container(event.containerId),
           this.#task(event),
-          this.#leader(leaderKeyOf(namespace, group.scope)),
+          this.#keys(namespace, group.scope, memberName(group.scope, event.slot)),
         ])
       : [undefined, undefined, undefined];
     const decision = decideFence({
@@ -163,12 +163,18 @@ export class FencedFailover {
       groups: this.#groups,
       container,
       task,
-      leader,
+      leader: keys?.leader,
+      memberKey: keys?.member,
       namespace,
     });
     let deleted = false;
     if (decision.act) {
-      deleted = await this.#o.store.deleteIf(decision.key, decision.value, decision.modRevision);
+      deleted = await this.#o.store.deleteIf(
+        decision.key,
+        decision.value,
+        decision.modRevision,
+        decision.also,
+      );
     }
     const outcome: FenceOutcome = { decision, deleted, ms: Date.now() - t0 };
     const fields = {
@@ -201,36 +207,41 @@ export class FencedFailover {
     }
   }
 
-  /** The Swarm task of the dead container, once it is recorded as exited (or the wait ends). */
+  /**
+   * Swarm's task of the dead container as the manager has it now, without waiting for it
+   * to record the exit (it lags the engine by up to 1.4 s; decide.ts does not need it).
+   */
   async #task(event: DieEvent): Promise<TaskState | undefined> {
-    const deadline = Date.now() + (this.#o.taskWaitMs ?? 5000);
-    let last: TaskState | undefined;
-    for (;;) {
-      const tasks = (await this.#o.docker.listTasks({
-        filters: { service: [event.service] },
-      })) as Array<{
-        NodeID?: string;
-        Status?: { State?: string; ContainerStatus?: { ContainerID?: string } };
-      }>;
-      const t = tasks.find((x) => x.Status?.ContainerStatus?.ContainerID === event.containerId);
-      if (t) {
-        const node = t.NodeID
-          ? ((await this.#o.docker.getNode(t.NodeID).inspect()) as { Status?: { State?: string } })
-          : undefined;
-        last = {
-          state: t.Status?.State ?? 'unknown',
-          containerId: t.Status?.ContainerStatus?.ContainerID,
-          nodeStatus: node?.Status?.State ?? 'unknown',
-        };
-        if (['failed', 'complete', 'shutdown'].includes(last.state)) return last;
-      }
-      if (Date.now() >= deadline) return last;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const tasks = (await this.#o.docker.listTasks({
+      filters: { service: [event.service] },
+    })) as Array<{
+      NodeID?: string;
+      Status?: { State?: string; ContainerStatus?: { ContainerID?: string } };
+    }>;
+    const t = tasks.find((x) => x.Status?.ContainerStatus?.ContainerID === event.containerId);
+    if (!t) return undefined;
+    const node = t.NodeID
+      ? ((await this.#o.docker.getNode(t.NodeID).inspect()) as { Status?: { State?: string } })
+      : undefined;
+    return {
+      state: t.Status?.State ?? 'unknown',
+      containerId: t.Status?.ContainerStatus?.ContainerID,
+      nodeStatus: node?.Status?.State ?? 'unknown',
+    };
   }
 
-  async #leader(key: string): Promise<LeaderKey | undefined> {
-    const kv = (await this.#o.store.list(key)).find((x) => x.key === key);
-    return kv ? { value: kv.value, modRevision: kv.modRevision } : undefined;
+  /** The group's leader key and the dead member's presence key, in one read. */
+  async #keys(
+    namespace: string,
+    scope: string,
+    member: string,
+  ): Promise<{ leader: LeaderKey | undefined; member: { modRevision: string } | undefined }> {
+    const kvs = await this.#o.store.list(`${namespace}${scope}/`);
+    const leader = kvs.find((x) => x.key === leaderKeyOf(namespace, scope));
+    const presence = kvs.find((x) => x.key === memberKeyOf(namespace, scope, member));
+    return {
+      leader: leader ? { value: leader.value, modRevision: leader.modRevision } : undefined,
+      member: presence ? { modRevision: presence.modRevision } : undefined,
+    };
   }
 }

@@ -55,7 +55,10 @@ mv -f "$PGBOUNCER_AUTH_FILE.tmp" "$PGBOUNCER_AUTH_FILE"
 
 export PATRONI_NAME="$PGMESH_MEMBER"
 export PATRONI_SCOPE="$PGMESH_SCOPE"
-export PATRONI_RESTAPI_CONNECT_ADDRESS="$ip:8008"
+# The REST address by the task's DNS name when the service gives one (PGMESH_ADVERTISE_NAME,
+# Swarm's {{.Task.Name}}): a dead member's name stops resolving at once, where its dead IP
+# would hold a peer's leader race for Patroni's 2 s connect timeout.
+export PATRONI_RESTAPI_CONNECT_ADDRESS="${PGMESH_ADVERTISE_NAME:-$ip}:8008"
 export PATRONI_POSTGRESQL_CONNECT_ADDRESS="$ip:5432"
 export PATRONI_SUPERUSER_USERNAME=postgres
 export PATRONI_REPLICATION_USERNAME=replicator
