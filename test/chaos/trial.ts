@@ -20,6 +20,7 @@ import {
   type HaCluster,
 } from './ha-cluster.js';
 import {
+  forkOf,
   lostWalBytes,
   measure,
   parseWriterLog,
@@ -183,11 +184,28 @@ async function inject(h: HaCluster, fault: Fault, scope: string): Promise<() => 
   }
 }
 
+/** The timeline a member writes on now. */
+async function timelineOf(h: HaCluster, scope: string, member: string): Promise<number> {
+  const out = await psqlIn(
+    h,
+    await memberContainer(h, scope, member),
+    `SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int`,
+    10,
+  );
+  return Number(out);
+}
+
 /**
- * Where the group leader's current timeline forked from the previous one (its history
- * file's last line): the end of the WAL the promoted replica had.
+ * Where the failover out of timeline `parent` forked, from the group leader's timeline
+ * history: the end of the WAL the promoted replica had. The history's last line is not
+ * enough: a later leader change (the old primary winning back, a switchover while the
+ * group heals) adds lines after it, and rows lost in this failover lie below those.
  */
-async function switchPoint(h: HaCluster, scope: string): Promise<string | undefined> {
+async function switchPoint(
+  h: HaCluster,
+  scope: string,
+  parent: number,
+): Promise<string | undefined> {
   const leader = (await scopeState(h, scope)).leader;
   if (!leader) return undefined;
   const out = await psqlIn(
@@ -197,11 +215,7 @@ async function switchPoint(h: HaCluster, scope: string): Promise<string | undefi
        FROM pg_control_checkpoint() WHERE timeline_id > 1`,
     10,
   ).catch(() => '');
-  const last = out
-    .split('\n')
-    .filter((l) => /^\d+\s/.test(l))
-    .at(-1);
-  return last?.split(/\s+/)[1];
+  return forkOf(out, parent);
 }
 
 export interface TrialOptions {
@@ -236,6 +250,8 @@ export async function runTrial(h: HaCluster, fault: Fault, o: TrialOptions): Pro
       timeoutMs: 60_000,
       intervalMs: 500,
     });
+    const oldLeader = (await scopeState(h, scope)).leader!;
+    const oldTimeline = await timelineOf(h, scope, oldLeader);
     const watcher = watchPrimaries(h, scope);
     const faultAt = Date.now();
     const undo = await inject(h, fault, scope);
@@ -269,7 +285,7 @@ export async function runTrial(h: HaCluster, fault: Fault, o: TrialOptions): Pro
     const present = new Set(ids.split('\n').filter(Boolean).map(Number));
     const lostRows = log.acks.filter((a) => !present.has(a.id));
     const lost = lostRows.length;
-    const fork = lost > 0 ? await switchPoint(h, scope) : undefined;
+    const fork = lost > 0 ? await switchPoint(h, scope, oldTimeline) : undefined;
     const walBytes = lost > 0 ? lostWalBytes(lostRows, fork) : 0;
     const result: TrialResult = {
       fault,
@@ -283,7 +299,7 @@ export async function runTrial(h: HaCluster, fault: Fault, o: TrialOptions): Pro
       ...numbers,
     };
     o.log?.(
-      `${fault} #${o.trial} fenced=${o.fenced}: next write after ${result.recoverySeconds.toFixed(1)} s, max gap ${result.maxGapSeconds.toFixed(1)} s, ${result.acked} acked, ${lost} lost (${walBytes ?? '?'} WAL bytes${lost > 0 ? `; fork at ${fork ?? '?'}, last lost row at ${lostRows.at(-1)?.lsn ?? '?'}` : ''}), max primaries ${maxPrimaries}${fence ? `, fence: ${fence.decision.act ? `deleted=${fence.deleted} in ${fence.ms} ms` : fence.decision.reason}` : ''}`,
+      `${fault} #${o.trial} fenced=${o.fenced}: next write after ${result.recoverySeconds.toFixed(1)} s, max gap ${result.maxGapSeconds.toFixed(1)} s, ${result.acked} acked, ${lost} lost (${walBytes ?? '?'} WAL bytes${lost > 0 ? `; timeline ${oldTimeline} forked at ${fork ?? '?'}, lost rows inserted at ${lostRows[0]?.lsn ?? '?'}..${lostRows.at(-1)?.lsn ?? '?'}` : ''}), max primaries ${maxPrimaries}${fence ? `, fence: ${fence.decision.act ? `deleted=${fence.deleted} in ${fence.ms} ms` : fence.decision.reason}` : ''}`,
     );
     return result;
   } finally {

@@ -131,6 +131,19 @@ export function lsnBytes(lsn: string): bigint {
 }
 
 /**
+ * Pure: where timeline `parent` forked, from a timeline history file (lines
+ * `<parent tli>\t<switch LSN>\t<reason>`): the end of the WAL the member promoted out of
+ * that timeline had. Later lines are later failovers (or switchovers), not this one.
+ */
+export function forkOf(history: string, parent: number): string | undefined {
+  for (const line of history.split('\n')) {
+    const [tli, lsn] = line.trim().split(/\s+/);
+    if (Number(tli) === parent && lsn && /^[0-9A-Fa-f]+\/[0-9A-Fa-f]+$/.test(lsn)) return lsn;
+  }
+  return undefined;
+}
+
+/**
  * Pure: the WAL the lost rows stood on: from the new timeline's switch point (where the
  * promoted replica's history forked) to the highest insert position of a lost row; 0 when
  * nothing acknowledged was lost.

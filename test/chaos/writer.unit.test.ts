@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { mergeRuns, renderTable, type ChaosRun } from './table.js';
 import type { TrialResult } from './trial.js';
-import { lostWalBytes, lsnBytes, measure, parseWriterLog } from './writer.js';
+import { forkOf, lostWalBytes, lsnBytes, measure, parseWriterLog } from './writer.js';
 
 describe('chaos writer log', () => {
   it('reads acks with their insert LSN, and errors', () => {
@@ -24,6 +24,13 @@ describe('WAL behind lost rows', () => {
     expect(lsnBytes('0/10')).toBe(16n);
     expect(lsnBytes('1/0')).toBe(4294967296n);
     expect(() => lsnBytes('nope')).toThrow('not an LSN: nope');
+  });
+
+  it("takes the fork of the fault's own timeline from the history, not a later leader change", () => {
+    const history = '1\t0/30303A8\tno recovery target specified\n\n2\t0/3050000\tx\n';
+    expect(forkOf(history, 1)).toBe('0/30303A8');
+    expect(forkOf(history, 2)).toBe('0/3050000');
+    expect(forkOf(history, 3)).toBeUndefined();
   });
 
   it('is the distance from the switch point to the highest lost row, never negative', () => {
