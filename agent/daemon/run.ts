@@ -184,6 +184,12 @@ export async function startAgent(
       })
     : undefined;
   await fencing?.start();
+  // A primary that died while the previous leader was dead too was seen by this replica
+  // but left to the leader; the new leader fences it now (FencedFailover.takeOver).
+  election.onChange((leader) => {
+    if (!leader || !fencing || pause.current() !== null) return;
+    fencing.takeOver().catch((err: unknown) => log.error({ err }, 'fenced failover failed'));
+  });
 
   const app = buildServer({
     log,

@@ -31,16 +31,8 @@ describe('decideFence', () => {
       key: '/patroni/w1/leader',
       value: 'w1-2',
       modRevision: '41',
-      also: [],
     });
     expect(decide({ task: { ...exited, state: 'complete' } }).act).toBe(true);
-  });
-
-  it("deletes the dead member's presence key in the same transaction, compared on its revision", () => {
-    expect(decide({ memberKey: { modRevision: '39' } })).toMatchObject({
-      act: true,
-      also: [{ key: '/patroni/w1/members/w1-2', modRevision: '39' }],
-    });
   });
 
   it("does not wait for Swarm's record of the exit: the engine's word is enough", () => {

@@ -47,16 +47,7 @@ export interface LeaderKey {
 }
 
 export type FenceDecision =
-  | {
-      act: true;
-      scope: string;
-      member: string;
-      key: string;
-      value: string;
-      modRevision: string;
-      /** Deleted in the same transaction: the dead member's presence key, when it has one. */
-      also: Array<{ key: string; modRevision: string }>;
-    }
+  | { act: true; scope: string; member: string; key: string; value: string; modRevision: string }
   | { act: false; reason: string };
 
 export function memberName(scope: string, slot: number): string {
@@ -67,23 +58,12 @@ export function leaderKeyOf(namespace: string, scope: string): string {
   return `${namespace}${scope}/leader`;
 }
 
-/** Patroni's presence key of a member (its REST address, role, WAL position). */
-export function memberKeyOf(namespace: string, scope: string, member: string): string {
-  return `${namespace}${scope}/members/${member}`;
-}
-
 export function decideFence(input: {
   event: DieEvent;
   groups: GroupService[];
   container: ContainerState | undefined;
   task: TaskState | undefined;
   leader: LeaderKey | undefined;
-  /**
-   * The dead member's presence key. Deleting it with the leader key spares the leader
-   * race a 2 s connect timeout: Patroni asks every member in `members/` for its WAL
-   * position before it promotes, and a dead member's address does not answer.
-   */
-  memberKey?: { modRevision: string } | undefined;
   namespace: string;
 }): FenceDecision {
   const { event } = input;
@@ -122,13 +102,5 @@ export function decideFence(input: {
     key: leaderKeyOf(input.namespace, group.scope),
     value: member,
     modRevision: input.leader.modRevision,
-    also: input.memberKey
-      ? [
-          {
-            key: memberKeyOf(input.namespace, group.scope, member),
-            modRevision: input.memberKey.modRevision,
-          },
-        ]
-      : [],
   };
 }

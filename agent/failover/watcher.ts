@@ -12,8 +12,6 @@ import { LABEL_CLUSTER, LABEL_GROUP, LABEL_ROLE } from '../backends/swarm/types.
 import {
   decideFence,
   leaderKeyOf,
-  memberKeyOf,
-  memberName,
   type ContainerState,
   type DieEvent,
   type FenceDecision,
@@ -60,12 +58,17 @@ export function dieEventOf(e: DockerEvent): DieEvent | undefined {
   return { containerId: e.Actor.ID, service, slot, exitCode: attrs.exitCode };
 }
 
+/** How long a death confirmed while not active may still be fenced on becoming active. */
+const DEFERRED_MAX_AGE_MS = 60_000;
+
 export class FencedFailover {
   readonly #o: FencedFailoverOptions;
   #stream: NodeJS.ReadableStream | undefined;
   #stopped = false;
   #since = Math.floor(Date.now() / 1000);
   #groups: GroupService[] = [];
+  /** Decisions to act taken while not active, with the leader key as read after the death. */
+  #deferred: Array<{ event: DieEvent; decision: FenceDecision & { act: true }; at: number }> = [];
 
   constructor(options: FencedFailoverOptions) {
     this.#o = options;
@@ -140,22 +143,13 @@ export class FencedFailover {
   async handle(event: DieEvent): Promise<FenceOutcome> {
     const t0 = Date.now();
     if (!this.#groups.some((g) => g.service === event.service)) await this.#refreshGroups();
-    if (this.#o.active && !this.#o.active()) {
-      const outcome = {
-        decision: { act: false as const, reason: 'not active' },
-        deleted: false,
-        ms: 0,
-      };
-      this.#o.onOutcome?.(event, outcome);
-      return outcome;
-    }
     const group = this.#groups.find((g) => g.service === event.service);
     const namespace = this.#o.namespace ?? PATRONI_NAMESPACE;
-    const [container, task, keys] = group
+    const [container, task, leader] = group
       ? await Promise.all([
           this.#container(event.containerId),
           this.#task(event),
-          this.#keys(namespace, group.scope, memberName(group.scope, event.slot)),
+          this.#leader(leaderKeyOf(namespace, group.scope)),
         ])
       : [undefined, undefined, undefined];
     const decision = decideFence({
@@ -163,18 +157,25 @@ export class FencedFailover {
       groups: this.#groups,
       container,
       task,
-      leader: keys?.leader,
-      memberKey: keys?.member,
+      leader,
       namespace,
     });
+    if (this.#o.active && !this.#o.active()) {
+      // A death seen while another replica leads: that one fences it. If it is dead too
+      // (the agent leader and a primary lost together), this replica fences on taking
+      // over (takeOver), with the key as read here.
+      if (decision.act) this.#defer(event, decision);
+      const outcome = {
+        decision: { act: false as const, reason: 'not active' },
+        deleted: false,
+        ms: Date.now() - t0,
+      };
+      this.#o.onOutcome?.(event, outcome);
+      return outcome;
+    }
     let deleted = false;
     if (decision.act) {
-      deleted = await this.#o.store.deleteIf(
-        decision.key,
-        decision.value,
-        decision.modRevision,
-        decision.also,
-      );
+      deleted = await this.#o.store.deleteIf(decision.key, decision.value, decision.modRevision);
     }
     const outcome: FenceOutcome = { decision, deleted, ms: Date.now() - t0 };
     const fields = {
@@ -195,6 +196,53 @@ export class FencedFailover {
     }
     this.#o.onOutcome?.(event, outcome);
     return outcome;
+  }
+
+  #defer(event: DieEvent, decision: FenceDecision & { act: true }): void {
+    const now = Date.now();
+    this.#deferred = [
+      ...this.#deferred.filter((d) => now - d.at < DEFERRED_MAX_AGE_MS),
+      { event, decision, at: now },
+    ];
+  }
+
+  /**
+   * On becoming active: deletes the leader keys of primaries whose death was confirmed
+   * while not active. Safe however late: the compare is on the value and revision read
+   * right after the death, so a key that anything wrote since (a promoted replica, the
+   * restarted member taking it back) stays.
+   */
+  async takeOver(): Promise<FenceOutcome[]> {
+    const now = Date.now();
+    const due = this.#deferred.filter((d) => now - d.at < DEFERRED_MAX_AGE_MS);
+    this.#deferred = [];
+    const outcomes: FenceOutcome[] = [];
+    for (const { event, decision, at } of due) {
+      if (this.#o.active && !this.#o.active()) break;
+      const deleted = await this.#o.store.deleteIf(
+        decision.key,
+        decision.value,
+        decision.modRevision,
+      );
+      const outcome: FenceOutcome = { decision, deleted, ms: Date.now() - at };
+      this.#o.log.warn(
+        {
+          service: event.service,
+          slot: event.slot,
+          scope: decision.scope,
+          member: decision.member,
+          deleted,
+          deferred: true,
+          ms: outcome.ms,
+        },
+        deleted
+          ? 'fenced failover: leader key of a dead primary deleted'
+          : 'fenced failover: leader key changed meanwhile, left alone',
+      );
+      this.#o.onOutcome?.(event, outcome);
+      outcomes.push(outcome);
+    }
+    return outcomes;
   }
 
   async #container(id: string): Promise<ContainerState | undefined> {
@@ -230,18 +278,8 @@ export class FencedFailover {
     };
   }
 
-  /** The group's leader key and the dead member's presence key, in one read. */
-  async #keys(
-    namespace: string,
-    scope: string,
-    member: string,
-  ): Promise<{ leader: LeaderKey | undefined; member: { modRevision: string } | undefined }> {
-    const kvs = await this.#o.store.list(`${namespace}${scope}/`);
-    const leader = kvs.find((x) => x.key === leaderKeyOf(namespace, scope));
-    const presence = kvs.find((x) => x.key === memberKeyOf(namespace, scope, member));
-    return {
-      leader: leader ? { value: leader.value, modRevision: leader.modRevision } : undefined,
-      member: presence ? { modRevision: presence.modRevision } : undefined,
-    };
+  async #leader(key: string): Promise<LeaderKey | undefined> {
+    const kv = (await this.#o.store.list(key)).find((x) => x.key === key);
+    return kv ? { value: kv.value, modRevision: kv.modRevision } : undefined;
   }
 }

@@ -11,6 +11,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAgents, stopAgents } from './agents.js';
 import { deployHa, teardownHa, type HaCluster } from './ha-cluster.js';
 import { FAULTS, runTrial, type Fault, type TrialResult } from './trial.js';
 import { mergeRuns, renderTable, type ChaosRun } from './table.js';
@@ -46,6 +47,8 @@ const MODES: Record<Fault, boolean[]> = {
   'kill-postgres': [true],
   'stop-etcd-member': [true],
   'cut-worker-primary': [true],
+  // The agents' own fencing (deployed for this fault only, agents.ts).
+  'kill-agent-leader': [true],
 };
 
 let h: HaCluster;
@@ -88,13 +91,20 @@ describe(`chaos: ${TRIALS} trial(s) per fault unless PGMESH_CHAOS_TRIALS_FOR say
   for (const fault of FAULTS.filter((f) => ONLY.length === 0 || ONLY.includes(f))) {
     for (const fenced of SMOKE ? [true] : MODES[fault]) {
       it(`${fault}, fenced failover ${fenced ? 'on' : 'off'}`, async () => {
-        for (let trial = 1; trial <= trialsFor(fault, fenced); trial++) {
-          const r = await runTrial(h, fault, { fenced, trial, log: say });
-          results.push(r);
-          expect(r.maxPrimaries, 'two writable primaries in one group').toBeLessThanOrEqual(1);
-          expect(Number.isFinite(r.recoverySeconds), 'writes never resumed').toBe(true);
-          if (r.scope === h.m.spec.coordinator.name)
-            expect(r.lost, 'acknowledged rows lost').toBe(0);
+        const agents = fault === 'kill-agent-leader';
+        if (agents) await startAgents(h, say);
+        try {
+          for (let trial = 1; trial <= trialsFor(fault, fenced); trial++) {
+            const r = await runTrial(h, fault, { fenced, trial, log: say });
+            results.push(r);
+            expect(r.maxPrimaries, 'two writable primaries in one group').toBeLessThanOrEqual(1);
+            expect(Number.isFinite(r.recoverySeconds), 'writes never resumed').toBe(true);
+            if (r.scope === h.m.spec.coordinator.name)
+              expect(r.lost, 'acknowledged rows lost').toBe(0);
+          }
+        } finally {
+          // The other faults fence in the test process, with no agent running.
+          if (agents) await stopAgents(h, say);
         }
       }, 3_600_000);
     }

@@ -1,8 +1,9 @@
 /**
  * A small cluster of its own for the HA tests (integration and chaos), deployed with the
  * project's own code (agent/cluster/ops.ts) under the name `pgmtest-ha`, never `pgmesh`:
- * 3 etcd, 2 coordinators (synchronous), one worker group of 2, HAProxy on 25432/25433/28404,
- * no agent. Everything here talks to the cluster the way the host can: published ports,
+ * 3 etcd, 2 coordinators (synchronous), one worker group of 2, HAProxy on 25432/25433/28404
+ * (PGMESH_HA_PORT_BASE moves them, so a second one can run beside it), no agent except
+ * for the faults that need one (agents.ts). Everything here talks to the cluster the way the host can: published ports,
  * `docker exec`, and a writer container attached to the cluster's overlay network.
  */
 import { execFile } from 'node:child_process';
@@ -18,6 +19,7 @@ import {
   type PatroniHttp,
   type PatroniStore,
 } from '../../agent/backends/patroni/index.js';
+import { removeLocalRepository } from '../../agent/cli/repo.js';
 import { applyCluster, downCluster, waitHealthy } from '../../agent/cluster/ops.js';
 import { etcdServiceName, groupServiceName, networkName } from '../../agent/cluster/names.js';
 import { DATABASE_DNS_OPTIONS, type ImageSet } from '../../agent/cluster/render.js';
@@ -31,7 +33,17 @@ const run = promisify(execFile);
 
 export const HA_CLUSTER = process.env.PGMESH_HA_CLUSTER ?? 'pgmtest-ha';
 
-export function haClusterYaml(name = HA_CLUSTER): string {
+/** HAProxy's read-write port; read-only, stats and the agents' API follow at fixed offsets. */
+const PORT_BASE = Number(process.env.PGMESH_HA_PORT_BASE ?? 25432);
+export const HA_PORTS = {
+  readWrite: PORT_BASE,
+  readOnly: PORT_BASE + 1,
+  stats: PORT_BASE + 2972,
+  /** The first agent replica's API; replica n listens on `agent + n - 1`. */
+  agent: PORT_BASE + 3048,
+};
+
+export function haClusterYaml(name = HA_CLUSTER, o: { agentReplicas?: number } = {}): string {
   return `apiVersion: pgmesh.io/v1
 kind: Cluster
 metadata:
@@ -49,21 +61,23 @@ spec:
       synchronousMode: false
   haproxy:
     ports:
-      readWrite: 25432
-      readOnly: 25433
-      stats: 28404
+      readWrite: ${HA_PORTS.readWrite}
+      readOnly: ${HA_PORTS.readOnly}
+      stats: ${HA_PORTS.stats}
   postgres:
     maxConnections: 100
     sharedBuffers: 32MB
   agent:
-    replicas: 0
+    replicas: ${o.agentReplicas ?? 0}
+    port: ${HA_PORTS.agent}
 `;
 }
 
-export function haSet(): ManifestSet {
-  return parseManifestSetFromFiles([{ path: 'cluster.yaml', content: haClusterYaml() }], {
-    root: HA_CLUSTER,
-  });
+export function haSet(o: { agentReplicas?: number } = {}): ManifestSet {
+  return parseManifestSetFromFiles(
+    [{ path: 'cluster.yaml', content: haClusterYaml(HA_CLUSTER, o) }],
+    { root: HA_CLUSTER },
+  );
 }
 
 /** The hashed tag that `pgmesh/<name>:latest` points at now (a later rebuild cannot move it). */
@@ -73,11 +87,16 @@ async function pinnedTag(docker: Docker, name: string): Promise<string> {
   return info.RepoTags?.find((t) => t.startsWith(`pgmesh/${name}:`) && t !== latest) ?? latest;
 }
 
+/** The agent's image only runs for the faults that need it; PGMESH_HA_AGENT_IMAGE picks another. */
 export async function haImages(docker: Docker): Promise<ImageSet> {
-  const [pgnode, etcd, haproxy] = await Promise.all(
-    ['pgnode', 'etcd', 'haproxy'].map((n) => pinnedTag(docker, n)),
+  const [pgnode, etcd, haproxy, agent] = await Promise.all(
+    ['pgnode', 'etcd', 'haproxy', 'agent'].map((n) =>
+      n === 'agent' && process.env.PGMESH_HA_AGENT_IMAGE
+        ? process.env.PGMESH_HA_AGENT_IMAGE
+        : pinnedTag(docker, n),
+    ),
   );
-  return { pgnode: pgnode!, etcd: etcd!, haproxy: haproxy!, agent: 'unused:none' };
+  return { pgnode: pgnode!, etcd: etcd!, haproxy: haproxy!, agent: agent! };
 }
 
 export interface HaCluster {
@@ -163,6 +182,8 @@ async function longDnsTimeouts(m: ClusterManifest): Promise<void> {
 export async function teardownHa(docker: Docker, m: ClusterManifest): Promise<void> {
   await removeWriters(docker);
   await downCluster(docker, m.metadata.name, { volumes: true });
+  // The manifests repository the agents read, if a fault deployed them (agents.ts).
+  await removeLocalRepository(m.metadata.name);
 }
 
 export async function scopeState(h: HaCluster, scope: string): Promise<LiveScope> {
@@ -237,7 +258,8 @@ export async function docker(args: string[]): Promise<string> {
   return stdout.trim();
 }
 
-export const WRITER_PREFIX = 'pgmtest-ha-writer';
+/** Per cluster: a run must never remove the writers of another chaos cluster. */
+export const WRITER_PREFIX = `${HA_CLUSTER}-writer`;
 
 async function removeWriters(d: Docker): Promise<void> {
   const list = await d.listContainers({ all: true, filters: { name: [WRITER_PREFIX] } });

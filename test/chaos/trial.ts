@@ -10,6 +10,7 @@ import { silentLogger } from '../../agent/core/log.js';
 import { waitFor } from '../../agent/core/wait.js';
 import { serviceContainers } from '../../agent/docker/client.js';
 import { FencedFailover, type FenceOutcome } from '../../agent/failover/index.js';
+import { killAgentLeader, type AgentKill } from './agents.js';
 import {
   docker,
   healthyOrHealed,
@@ -36,7 +37,8 @@ export type Fault =
   | 'kill-worker-primary'
   | 'kill-postgres'
   | 'stop-etcd-member'
-  | 'cut-worker-primary';
+  | 'cut-worker-primary'
+  | 'kill-agent-leader';
 
 export const FAULTS: readonly Fault[] = [
   'kill-coord-primary',
@@ -44,6 +46,7 @@ export const FAULTS: readonly Fault[] = [
   'kill-postgres',
   'stop-etcd-member',
   'cut-worker-primary',
+  'kill-agent-leader',
 ];
 
 export interface TrialResult extends TrialNumbers {
@@ -59,6 +62,8 @@ export interface TrialResult extends TrialNumbers {
   /** Most members of the group seen not in recovery at one sample. */
   maxPrimaries: number;
   fence: FenceOutcome | undefined;
+  /** kill-agent-leader: the takeover and which replica fenced (the agents fence, not the test). */
+  agent?: AgentKill;
 }
 
 function scopeOf(h: HaCluster, fault: Fault): string {
@@ -130,6 +135,7 @@ async function inject(h: HaCluster, fault: Fault, scope: string): Promise<() => 
   switch (fault) {
     case 'kill-coord-primary':
     case 'kill-worker-primary':
+    case 'kill-agent-leader':
       await h.docker.getContainer(container).kill({ signal: 'SIGKILL' });
       return async () => undefined;
     case 'kill-postgres':
@@ -230,17 +236,19 @@ export async function runTrial(h: HaCluster, fault: Fault, o: TrialOptions): Pro
   const scope = scopeOf(h, fault);
   for (const s of [h.m.spec.coordinator.name, scope]) await healthyOrHealed(h, s, o);
   let fence: FenceOutcome | undefined;
-  const fencer = o.fenced
-    ? new FencedFailover({
-        docker: h.docker,
-        cluster: h.m.metadata.name,
-        store: h.store,
-        log: silentLogger(),
-        onOutcome: (_e, outcome) => {
-          if (outcome.decision.act || !fence) fence = outcome;
-        },
-      })
-    : undefined;
+  // With the agents deployed, fencing is theirs alone (agents.ts).
+  const fencer =
+    o.fenced && fault !== 'kill-agent-leader'
+      ? new FencedFailover({
+          docker: h.docker,
+          cluster: h.m.metadata.name,
+          store: h.store,
+          log: silentLogger(),
+          onOutcome: (_e, outcome) => {
+            if (outcome.decision.act || !fence) fence = outcome;
+          },
+        })
+      : undefined;
   await fencer?.start();
   const startId = (Date.now() % 1_000_000_000) * 1000;
   const writer = await startWriter(h, scope, startId);
@@ -253,6 +261,10 @@ export async function runTrial(h: HaCluster, fault: Fault, o: TrialOptions): Pro
     const oldLeader = (await scopeState(h, scope)).leader!;
     const oldTimeline = await timelineOf(h, scope, oldLeader);
     const watcher = watchPrimaries(h, scope);
+    // The agent leader first, the coordinator primary a second later: its death falls into
+    // the takeover, while no replica leads. The measurement counts from the primary's kill.
+    const agentKill = fault === 'kill-agent-leader' ? await killAgentLeader(h) : undefined;
+    if (agentKill) await new Promise((r) => setTimeout(r, 1000));
     const faultAt = Date.now();
     const undo = await inject(h, fault, scope);
     o.log?.(`${fault} #${o.trial} (fenced ${o.fenced ? 'on' : 'off'}) injected`);
@@ -270,6 +282,7 @@ export async function runTrial(h: HaCluster, fault: Fault, o: TrialOptions): Pro
     const log = await writer.stop();
     const maxPrimaries = await watcher.stop();
     const numbers: TrialNumbers = measure(log, faultAt);
+    const agent = await agentKill?.result(faultAt);
     // The fault's own undo (removing a cut-off container) is not part of the measurement.
     await fencer?.stop();
     await undo();
@@ -296,10 +309,11 @@ export async function runTrial(h: HaCluster, fault: Fault, o: TrialOptions): Pro
       reinits,
       maxPrimaries,
       fence,
+      ...(agent ? { agent } : {}),
       ...numbers,
     };
     o.log?.(
-      `${fault} #${o.trial} fenced=${o.fenced}: next write after ${result.recoverySeconds.toFixed(1)} s, max gap ${result.maxGapSeconds.toFixed(1)} s, ${result.acked} acked, ${lost} lost (${walBytes ?? '?'} WAL bytes${lost > 0 ? `; timeline ${oldTimeline} forked at ${fork ?? '?'}, lost rows inserted at ${lostRows[0]?.lsn ?? '?'}..${lostRows.at(-1)?.lsn ?? '?'}` : ''}), max primaries ${maxPrimaries}${fence ? `, fence: ${fence.decision.act ? `deleted=${fence.deleted} in ${fence.ms} ms` : fence.decision.reason}` : ''}`,
+      `${fault} #${o.trial} fenced=${o.fenced}: next write after ${result.recoverySeconds.toFixed(1)} s, max gap ${result.maxGapSeconds.toFixed(1)} s, ${result.acked} acked, ${lost} lost (${walBytes ?? '?'} WAL bytes${lost > 0 ? `; timeline ${oldTimeline} forked at ${fork ?? '?'}, lost rows inserted at ${lostRows[0]?.lsn ?? '?'}..${lostRows.at(-1)?.lsn ?? '?'}` : ''}), max primaries ${maxPrimaries}${fence ? `, fence: ${fence.decision.act ? `deleted=${fence.deleted} in ${fence.ms} ms` : fence.decision.reason}` : ''}${agent ? `, agent: ${agent.killed} killed, ${agent.leader ?? 'nobody'} led after ${agent.takeoverSeconds.toFixed(1)} s, primary ${agent.primaryBefore} → ${agent.primaryAfter}, fence ${agent.fence}${agent.fencedBy ? ` by ${agent.fencedBy} ${agent.fenceAfterPrimaryKillSeconds?.toFixed(1)} s after the primary's kill` : ''}` : ''}`,
     );
     return result;
   } finally {

@@ -22,7 +22,6 @@ import { bindBackend } from '../../agent/pipeline/types.js';
 import { sampleReport } from '../../agent/report/sample.js';
 import { EtcdReportStore } from '../../agent/report/store.js';
 import type { Source } from '../../agent/sources/types.js';
-import { etcd3Store } from '../../agent/backends/patroni/transport.js';
 import { startEtcd, type EtcdContainer } from '../helpers/etcd-container.js';
 
 const log = silentLogger();
@@ -350,37 +349,5 @@ describe('report store in etcd', () => {
     expect(all[49]?.seq).toBe(4);
     expect((await store.latest())?.agent).toBe('a52');
     expect(await store.history(3)).toHaveLength(3);
-  });
-});
-
-describe("fenced failover's compare-and-delete in etcd", () => {
-  it('deletes the leader and the dead member keys together, or neither when one moved', async () => {
-    const etcd3 = client();
-    const store = etcd3Store(etcd3);
-    const leader = '/patroni-fence/coord/leader';
-    const member = '/patroni-fence/coord/members/coord-1';
-    await etcd3.put(leader).value('coord-1');
-    await etcd3.put(member).value('{"role":"primary"}');
-    const rev = async (key: string): Promise<string> =>
-      (await store.list(key)).find((kv) => kv.key === key)!.modRevision;
-    const leaderRev = await rev(leader);
-    const staleMemberRev = await rev(member);
-    // The member wrote its presence key again (a restarted Patroni): nothing is deleted.
-    await etcd3.put(member).value('{"role":"replica"}');
-    expect(
-      await store.deleteIf(leader, 'coord-1', leaderRev, [
-        { key: member, modRevision: staleMemberRev },
-      ]),
-    ).toBe(false);
-    expect(await etcd3.get(leader).string()).toBe('coord-1');
-    expect(await etcd3.get(member).string()).toBe('{"role":"replica"}');
-    // At the revisions read now, both go in one transaction.
-    expect(
-      await store.deleteIf(leader, 'coord-1', leaderRev, [
-        { key: member, modRevision: await rev(member) },
-      ]),
-    ).toBe(true);
-    expect(await etcd3.get(leader).string()).toBeNull();
-    expect(await etcd3.get(member).string()).toBeNull();
   });
 });

@@ -20,15 +20,9 @@ export interface PatroniStore {
   list(prefix: string): Promise<Kv[]>;
   /**
    * Deletes `key` only if it still holds `value` at `modRevision`, in one etcd
-   * transaction; `also` are deleted in the same transaction, each only if still at its
-   * `modRevision`. Returns whether it deleted.
+   * transaction. Returns whether it deleted.
    */
-  deleteIf(
-    key: string,
-    value: string,
-    modRevision: string,
-    also?: Array<{ key: string; modRevision: string }>,
-  ): Promise<boolean>;
+  deleteIf(key: string, value: string, modRevision: string): Promise<boolean>;
 }
 
 export interface HttpAnswer {
@@ -51,11 +45,11 @@ export function etcd3Store(etcd: Etcd3): PatroniStore {
         modRevision: kv.mod_revision,
       }));
     },
-    async deleteIf(key, value, modRevision, also = []) {
-      let txn = etcd.if(key, 'Value', '==', value).and(key, 'Mod', '==', modRevision);
-      for (const a of also) txn = txn.and(a.key, 'Mod', '==', a.modRevision);
-      const res = await txn
-        .then(etcd.delete().key(key), ...also.map((a) => etcd.delete().key(a.key)))
+    async deleteIf(key, value, modRevision) {
+      const res = await etcd
+        .if(key, 'Value', '==', value)
+        .and(key, 'Mod', '==', modRevision)
+        .then(etcd.delete().key(key))
         .commit();
       return res.succeeded;
     },
@@ -105,20 +99,14 @@ export function dockerEtcdStore(docker: Docker, etcdServices: string[]): Patroni
         modRevision: String(kv.mod_revision),
       }));
     },
-    async deleteIf(key, value, modRevision, also = []) {
+    async deleteIf(key, value, modRevision) {
       // etcdctl txn reads: compares, blank line, success requests, blank line, failure
-      // requests, blank line. Keys and values come in through the environment, never
-      // parsed by the shell as code.
-      const env = [`K=${key}`, `V=${value}`, `R=${modRevision}`];
-      const compares = [`printf 'value("%s") = "%s"\\nmod("%s") = "%s"\\n' "$K" "$V" "$K" "$R"`];
-      const deletes = [`printf 'del %s\\n' "$K"`];
-      also.forEach((a, i) => {
-        env.push(`K${i}=${a.key}`, `R${i}=${a.modRevision}`);
-        compares.push(`printf 'mod("%s") = "%s"\\n' "$K${i}" "$R${i}"`);
-        deletes.push(`printf 'del %s\\n' "$K${i}"`);
-      });
-      const script = `{ ${[...compares, 'echo', ...deletes, 'echo', 'echo'].join('; ')}; } | ${etcdctl} txn -w json`;
-      const out = await run(script, env);
+      // requests, blank line. Key and value come in through the environment, never parsed
+      // by the shell as code.
+      const script =
+        `printf 'value("%s") = "%s"\\nmod("%s") = "%s"\\n\\ndel %s\\n\\n\\n' "$K" "$V" "$K" "$R" "$K"` +
+        ` | ${etcdctl} txn -w json`;
+      const out = await run(script, [`K=${key}`, `V=${value}`, `R=${modRevision}`]);
       return (JSON.parse(out) as { succeeded?: boolean }).succeeded === true;
     },
   };
