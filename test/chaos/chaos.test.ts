@@ -49,6 +49,7 @@ const MODES: Record<Fault, boolean[]> = {
   'cut-worker-primary': [true],
   // The agents' own fencing (deployed for this fault only, agents.ts).
   'kill-agent-leader': [true],
+  'rolling-restart': [true],
 };
 
 let h: HaCluster;
@@ -101,6 +102,10 @@ describe(`chaos: ${TRIALS} trial(s) per fault unless PGMESH_CHAOS_TRIALS_FOR say
             expect(Number.isFinite(r.recoverySeconds), 'writes never resumed').toBe(true);
             if (r.scope === h.m.spec.coordinator.name)
               expect(r.lost, 'acknowledged rows lost').toBe(0);
+            if (fault === 'rolling-restart') {
+              expect(r.maxDown, 'members down at once').toBeLessThanOrEqual(1);
+              expect(r.restart?.actions).toContain('switchover');
+            }
           }
         } finally {
           // The other faults fence in the test process, with no agent running.

@@ -36,6 +36,12 @@ function walCell(rs: TrialResult[]): string {
   return unknown > 0 ? `${known} (+ ${unknown} trial(s) not measurable)` : `${known}`;
 }
 
+/** Sampled only while a rolling restart runs (the sampler's docker exec would slow the rest). */
+function downCell(rs: TrialResult[]): string {
+  const sampled = rs.flatMap((r) => (r.maxDown === undefined ? [] : [r.maxDown]));
+  return sampled.length > 0 ? String(Math.max(...sampled)) : '–';
+}
+
 /** Pure: the markdown table of the runs, one line per fault and fencing mode. */
 export function renderTable(runs: ChaosRun[]): string {
   const rows = new Map<string, { run: number; results: TrialResult[] }>();
@@ -47,18 +53,18 @@ export function renderTable(runs: ChaosRun[]): string {
     }
   });
   const lines = [
-    'Cluster `pgmtest-ha` on the 2-core machine: 3 etcd, 2 coordinators in synchronous mode, one worker group of 2, Patroni ttl 20 s, loop_wait 2 s. Runs:',
+    'Cluster `pgmtest-ha` on the 2-core machine: 3 etcd, 2 coordinators in synchronous mode, one worker group of 2, Patroni ttl 20 s, loop_wait 2 s. Fencing is done in the test process (the same `FencedFailover` as the agent), except for kill-agent-leader, where two real agent replicas run and fence. Runs:',
     '',
     ...runs.map((run, i) => `${i + 1}. \`${run.command}\` on ${run.date}`),
     '',
-    '| fault | fenced failover | run | trials | next write after fault, s (median / max) | longest write gap, s (max) | acknowledged rows lost (total) | WAL behind lost rows, bytes (total) | trials with two writable primaries | replicas re-cloned (no restart) |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| fault | fenced failover | run | trials | next write after fault, s (median / max) | longest write gap, s (max) | acknowledged rows lost (total) | WAL behind lost rows, bytes (total) | trials with two writable primaries | most members down at once | replicas re-cloned (no restart) |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const { run, results: rs } of rows.values()) {
     const first = rs[0]!;
     const rec = rs.map((r) => r.recoverySeconds);
     lines.push(
-      `| ${first.fault} (${first.scope}) | ${first.fenced ? 'on' : 'off'} | ${run} | ${rs.length} | ${f1(median(rec))} / ${f1(Math.max(...rec))} | ${f1(Math.max(...rs.map((r) => r.maxGapSeconds)))} | ${rs.reduce((a, r) => a + r.lost, 0)} of ${rs.reduce((a, r) => a + r.acked, 0)} | ${walCell(rs)} | ${rs.filter((r) => r.maxPrimaries > 1).length} | ${rs.reduce((a, r) => a + (r.reinits ?? 0), 0)} |`,
+      `| ${first.fault} (${first.scope}) | ${first.fenced ? 'on' : 'off'} | ${run} | ${rs.length} | ${f1(median(rec))} / ${f1(Math.max(...rec))} | ${f1(Math.max(...rs.map((r) => r.maxGapSeconds)))} | ${rs.reduce((a, r) => a + r.lost, 0)} of ${rs.reduce((a, r) => a + r.acked, 0)} | ${walCell(rs)} | ${rs.filter((r) => r.maxPrimaries > 1).length} | ${downCell(rs)} | ${rs.reduce((a, r) => a + (r.reinits ?? 0), 0)} |`,
     );
   }
   return lines.join('\n');

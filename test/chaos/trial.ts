@@ -29,6 +29,7 @@ import {
   startWriter,
   type TrialNumbers,
 } from './writer.js';
+import { convergePatroni, dcsMaxConnections, patroniConfigYaml, sampleDown } from './rolling.js';
 
 const run = promisify(execFile);
 
@@ -38,7 +39,8 @@ export type Fault =
   | 'kill-postgres'
   | 'stop-etcd-member'
   | 'cut-worker-primary'
-  | 'kill-agent-leader';
+  | 'kill-agent-leader'
+  | 'rolling-restart';
 
 export const FAULTS: readonly Fault[] = [
   'kill-coord-primary',
@@ -47,6 +49,7 @@ export const FAULTS: readonly Fault[] = [
   'stop-etcd-member',
   'cut-worker-primary',
   'kill-agent-leader',
+  'rolling-restart',
 ];
 
 export interface TrialResult extends TrialNumbers {
@@ -64,6 +67,10 @@ export interface TrialResult extends TrialNumbers {
   fence: FenceOutcome | undefined;
   /** kill-agent-leader: the takeover and which replica fenced (the agents fence, not the test). */
   agent?: AgentKill;
+  /** rolling-restart: the most members of the group not accepting connections at one sample. */
+  maxDown?: number;
+  /** rolling-restart: the patroni backend's actions, in order, and how long they took. */
+  restart?: { actions: string[]; seconds: number };
 }
 
 function scopeOf(h: HaCluster, fault: Fault): string {
@@ -127,6 +134,9 @@ async function etcdLeaderService(h: HaCluster): Promise<string> {
   return etcdServiceName(cluster, 1);
 }
 
+/** What the last rolling-restart injection did (read by runTrial). */
+let restarted: { actions: string[]; seconds: number } | undefined;
+
 /** Injects the fault; returns how to undo it (after the measurement). */
 async function inject(h: HaCluster, fault: Fault, scope: string): Promise<() => Promise<void>> {
   const leader = (await scopeState(h, scope)).leader;
@@ -147,6 +157,18 @@ async function inject(h: HaCluster, fault: Fault, scope: string): Promise<() => 
         'kill -9 $(head -1 /var/lib/pgmesh/pg/postmaster.pid)',
       ]);
       return async () => undefined;
+    case 'rolling-restart': {
+      // A change that needs a restart, applied as the agent applies a PatroniConfig pushed
+      // to Git: replicas restarted one at a time, a switchover, then the old primary.
+      const t0 = Date.now();
+      const next = (await dcsMaxConnections(h, scope)) + 10;
+      const actions = await convergePatroni(
+        h,
+        patroniConfigYaml(scope, `postgresql:\n  parameters:\n    max_connections: ${next}`),
+      );
+      restarted = { actions, seconds: (Date.now() - t0) / 1000 };
+      return async () => undefined;
+    }
     case 'stop-etcd-member': {
       const svc = await etcdLeaderService(h);
       await docker(['service', 'scale', '-d', `${svc}=0`]);
@@ -261,6 +283,8 @@ export async function runTrial(h: HaCluster, fault: Fault, o: TrialOptions): Pro
     const oldLeader = (await scopeState(h, scope)).leader!;
     const oldTimeline = await timelineOf(h, scope, oldLeader);
     const watcher = watchPrimaries(h, scope);
+    const downs = fault === 'rolling-restart' ? sampleDown(h, scope) : undefined;
+    restarted = undefined;
     // The agent leader first, the coordinator primary a second later: its death falls into
     // the takeover, while no replica leads. The measurement counts from the primary's kill.
     const agentKill = fault === 'kill-agent-leader' ? await killAgentLeader(h) : undefined;
@@ -281,7 +305,14 @@ export async function runTrial(h: HaCluster, fault: Fault, o: TrialOptions): Pro
     await new Promise((r) => setTimeout(r, 2000));
     const log = await writer.stop();
     const maxPrimaries = await watcher.stop();
-    const numbers: TrialNumbers = measure(log, faultAt);
+    const maxDown = await downs?.stop();
+    // A rolling restart fails writes only at its switchover, well after it starts: its
+    // numbers count from the first failed write.
+    const from =
+      fault === 'rolling-restart'
+        ? (log.errors.find((e) => e.at >= faultAt)?.at ?? faultAt)
+        : faultAt;
+    const numbers: TrialNumbers = measure(log, from);
     const agent = await agentKill?.result(faultAt);
     // The fault's own undo (removing a cut-off container) is not part of the measurement.
     await fencer?.stop();
@@ -310,10 +341,12 @@ export async function runTrial(h: HaCluster, fault: Fault, o: TrialOptions): Pro
       maxPrimaries,
       fence,
       ...(agent ? { agent } : {}),
+      ...(maxDown !== undefined ? { maxDown } : {}),
+      ...(restarted ? { restart: restarted } : {}),
       ...numbers,
     };
     o.log?.(
-      `${fault} #${o.trial} fenced=${o.fenced}: next write after ${result.recoverySeconds.toFixed(1)} s, max gap ${result.maxGapSeconds.toFixed(1)} s, ${result.acked} acked, ${lost} lost (${walBytes ?? '?'} WAL bytes${lost > 0 ? `; timeline ${oldTimeline} forked at ${fork ?? '?'}, lost rows inserted at ${lostRows[0]?.lsn ?? '?'}..${lostRows.at(-1)?.lsn ?? '?'}` : ''}), max primaries ${maxPrimaries}${fence ? `, fence: ${fence.decision.act ? `deleted=${fence.deleted} in ${fence.ms} ms` : fence.decision.reason}` : ''}${agent ? `, agent: ${agent.killed} killed, ${agent.leader ?? 'nobody'} led after ${agent.takeoverSeconds.toFixed(1)} s, primary ${agent.primaryBefore} → ${agent.primaryAfter}, fence ${agent.fence}${agent.fencedBy ? ` by ${agent.fencedBy} ${agent.fenceAfterPrimaryKillSeconds?.toFixed(1)} s after the primary's kill` : ''}` : ''}`,
+      `${fault} #${o.trial} fenced=${o.fenced}: next write after ${result.recoverySeconds.toFixed(1)} s, max gap ${result.maxGapSeconds.toFixed(1)} s, ${result.acked} acked, ${lost} lost (${walBytes ?? '?'} WAL bytes${lost > 0 ? `; timeline ${oldTimeline} forked at ${fork ?? '?'}, lost rows inserted at ${lostRows[0]?.lsn ?? '?'}..${lostRows.at(-1)?.lsn ?? '?'}` : ''}), max primaries ${maxPrimaries}${fence ? `, fence: ${fence.decision.act ? `deleted=${fence.deleted} in ${fence.ms} ms` : fence.decision.reason}` : ''}${agent ? `, agent: ${agent.killed} killed, ${agent.leader ?? 'nobody'} led after ${agent.takeoverSeconds.toFixed(1)} s, primary ${agent.primaryBefore} → ${agent.primaryAfter}, fence ${agent.fence}${agent.fencedBy ? ` by ${agent.fencedBy} ${agent.fenceAfterPrimaryKillSeconds?.toFixed(1)} s after the primary's kill` : ''}` : ''}${restarted ? `, restart: ${restarted.actions.join(' → ')} in ${restarted.seconds.toFixed(1)} s, at most ${maxDown} member(s) down` : ''}`,
     );
     return result;
   } finally {

@@ -71,8 +71,22 @@ describe('chaos table', () => {
     ]);
     expect(table).toContain('1. `x` on d');
     expect(table).toContain(
-      '| kill-worker-primary (w1) | on | 1 | 2 | 5.0 / 6.0 | 4.0 | 3 of 100 | 900 | 0 | 0 |',
+      '| kill-worker-primary (w1) | on | 1 | 2 | 5.0 / 6.0 | 4.0 | 3 of 100 | 900 | 0 | – | 0 |',
     );
+  });
+
+  it('shows the most members down at once where a rolling restart sampled it', () => {
+    const table = renderTable([
+      {
+        command: 'x',
+        date: 'd',
+        results: [
+          r({ fault: 'rolling-restart', scope: 'coord', maxDown: 1 }),
+          r({ fault: 'rolling-restart', scope: 'coord', maxDown: 0 }),
+        ],
+      },
+    ]);
+    expect(table).toContain('| 0 of 100 | 0 | 0 | 1 | 0 |');
   });
 
   it('a later run replaces only the faults and modes it measured', () => {
@@ -89,7 +103,7 @@ describe('chaos table', () => {
     ]);
     const table = renderTable(runs);
     expect(table).toContain(
-      '| kill-postgres (coord) | on | 1 | 1 | 4.0 / 4.0 | 4.0 | 0 of 50 | 0 | 1 | 0 |',
+      '| kill-postgres (coord) | on | 1 | 1 | 4.0 / 4.0 | 4.0 | 0 of 50 | 0 | 1 | – | 0 |',
     );
     expect(table).toContain('| kill-worker-primary (w1) | on | 2 | 1 | 9.0 / 9.0 |');
     // A run with nothing left is dropped.

@@ -6,122 +6,40 @@
  * and bad input that changes nothing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  desiredFromSet,
-  observePatroni,
-  patroniBackend,
-  planFromManifests,
-  type PatroniContext,
-} from '../../agent/backends/patroni/index.js';
 import { groupServiceName } from '../../agent/cluster/names.js';
 import { ManifestInvalidError } from '../../agent/core/errors.js';
-import { silentLogger } from '../../agent/core/log.js';
-import { execIn, serviceContainers } from '../../agent/docker/client.js';
-import { parseManifestSetFromFiles } from '../../agent/manifests/load.js';
+import { serviceContainers } from '../../agent/docker/client.js';
 import {
   deployHa,
-  haClusterYaml,
-  HA_CLUSTER,
   psqlIn,
   scopeState,
   teardownHa,
   waitScopeHealthy,
   type HaCluster,
 } from '../chaos/ha-cluster.js';
+import {
+  convergePatroni,
+  dcsMaxConnections as dcsMaxConnectionsOf,
+  patroniConfigYaml,
+  plannedActions,
+  sampleDown as sampleDownIn,
+  setWith,
+} from '../chaos/rolling.js';
 import { measure, startWriter } from '../chaos/writer.js';
 
 let h: HaCluster;
 const say = (line: string): void => void process.stderr.write(`[patroni] ${line}\n`);
 
-function setWith(patroniYaml: string) {
-  return parseManifestSetFromFiles(
-    [
-      { path: 'cluster.yaml', content: haClusterYaml() },
-      { path: 'patroni.yaml', content: patroniYaml },
-    ],
-    { root: HA_CLUSTER },
-  );
-}
-
-function config(scope: string, spec: string): string {
-  return `apiVersion: pgmesh.io/v1
-kind: PatroniConfig
-metadata:
-  name: ${scope}-config
-spec:
-  scope: ${scope}
-${spec.replace(/^/gm, '  ')}
-`;
-}
-
-function ctx(): PatroniContext {
-  return { store: h.store, http: h.http, pendingWaitMs: 30_000, onProgress: say };
-}
-
-/** Plans from the live cluster and applies every action in order; returns the summaries. */
-async function converge(patroniYaml: string): Promise<string[]> {
-  const desired = desiredFromSet(setWith(patroniYaml));
-  const plan = planFromManifests(desired, await observePatroni(h.store));
-  for (const a of plan.actions) {
-    const t0 = Date.now();
-    await patroniBackend.apply(a, ctx(), silentLogger());
-    say(`${a.summary} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-  }
-  return plan.actions.map((a) => a.action.kind);
-}
-
-async function planned(patroniYaml: string): Promise<number> {
-  const desired = desiredFromSet(setWith(patroniYaml));
-  return planFromManifests(desired, await observePatroni(h.store)).actions.length;
-}
-
-/** Samples pg_isready in every member container of the group; returns the most down at once. */
-function sampleDown(scope: string): { stop(): Promise<number> } {
-  let max = 0;
-  let stopped = false;
-  const service = groupServiceName(h.m.metadata.name, scope);
-  const want =
-    scope === h.m.spec.coordinator.name
-      ? h.m.spec.coordinator.members
-      : (h.m.spec.workerGroups.find((g) => g.name === scope)?.members ?? 0);
-  const loop = (async () => {
-    while (!stopped) {
-      const running = (await serviceContainers(h.docker, service)).filter(
-        (c) => c.state === 'running',
-      );
-      const ready = await Promise.all(
-        running.map((c) =>
-          execIn(h.docker, c.id, ['pg_isready', '-q', '-h', '/run/postgresql', '-U', 'postgres'], {
-            user: 'postgres',
-          })
-            .then((r) => r.exitCode === 0)
-            .catch(() => false),
-        ),
-      );
-      max = Math.max(max, want - ready.filter(Boolean).length);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  })();
-  return {
-    async stop() {
-      stopped = true;
-      await loop;
-      return max;
-    },
-  };
-}
+const config = patroniConfigYaml;
+const converge = (yaml: string): Promise<string[]> => convergePatroni(h, yaml, say);
+const planned = (yaml: string): Promise<number> => plannedActions(h, yaml);
+const sampleDown = (scope: string): { stop(): Promise<number> } => sampleDownIn(h, scope);
+const dcsMaxConnections = (scope: string): Promise<number> => dcsMaxConnectionsOf(h, scope);
 
 async function showOnEveryMember(scope: string, name: string): Promise<string[]> {
   const service = groupServiceName(h.m.metadata.name, scope);
   const running = (await serviceContainers(h.docker, service)).filter((c) => c.state === 'running');
   return Promise.all(running.map((c) => psqlIn(h, c.id, `SHOW ${name}`)));
-}
-
-async function dcsMaxConnections(scope: string): Promise<number> {
-  const config = (await scopeState(h, scope)).config as {
-    postgresql?: { parameters?: { max_connections?: number | string } };
-  };
-  return Number(config.postgresql?.parameters?.max_connections ?? 100);
 }
 
 beforeAll(async () => {
