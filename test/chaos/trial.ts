@@ -307,10 +307,12 @@ export async function runTrial(h: HaCluster, fault: Fault, o: TrialOptions): Pro
     const maxPrimaries = await watcher.stop();
     const maxDown = await downs?.stop();
     // A rolling restart fails writes only at its switchover, well after it starts: its
-    // numbers count from the first failed write.
+    // numbers count from the last write acknowledged before the first failed one (an
+    // attempt hangs up to 2 s before it fails, so the failure itself is late).
+    const firstErr = log.errors.find((e) => e.at >= faultAt);
     const from =
-      fault === 'rolling-restart'
-        ? (log.errors.find((e) => e.at >= faultAt)?.at ?? faultAt)
+      fault === 'rolling-restart' && firstErr
+        ? ([...log.acks].reverse().find((a) => a.at < firstErr.at)?.at ?? faultAt)
         : faultAt;
     const numbers: TrialNumbers = measure(log, from);
     const agent = await agentKill?.result(faultAt);
