@@ -25,6 +25,7 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 4, file: 'engine/004_moves.sql' },
   { version: 5, file: 'engine/005_search.sql' },
   { version: 6, file: 'memory/001_memory.sql' },
+  { version: 7, file: 'engine/006_move_start_undo.sql' },
 ]);
 
 export interface InstallResult {

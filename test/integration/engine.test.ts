@@ -455,6 +455,59 @@ describe('engine: moving shards', () => {
     expect(await tableDigest(coord, 'memory.memory_entries')).toBe(before);
   });
 
+  it('a move that fails to start undoes its steps on the workers (no publication left)', async () => {
+    const before = await tableDigest(coord, 'memory.memory_entries');
+    const { rows: s } = await coord.query<{ remainder: number; group_name: string }>(
+      "SELECT remainder, group_name FROM pgmesh.shards WHERE relid = 'memory.memory_entries'::regclass ORDER BY remainder LIMIT 1",
+    );
+    const source = s[0]!.group_name;
+    const target = source === 'w1' ? 'w2' : 'w1';
+    const { rows: next } = await coord.query<{ id: string }>(
+      'SELECT (CASE WHEN is_called THEN last_value + 1 ELSE last_value END)::text AS id FROM pgmesh.data_moves_move_id_seq',
+    );
+    // The last step, CREATE SUBSCRIPTION on the target, fails: a subscription of that name
+    // is there already. By then the target has the shard copies and a marker, the source a
+    // marker and the publication.
+    const onTarget = workers[Number(target.slice(1)) - 1]!;
+    await onTarget.query(
+      `CREATE SUBSCRIPTION pgmesh_move_${next[0]!.id} CONNECTION 'host=127.0.0.1 dbname=none' PUBLICATION none WITH (connect = false)`,
+    );
+    await expect(
+      coord.query("SELECT pgmesh.move_shard_start('memory.memory_entries', $1, $2)", [
+        s[0]!.remainder,
+        target,
+      ]),
+    ).rejects.toThrow(/already exists/);
+    expect(await replicationObjects()).toBe(0);
+    for (const w of workers) {
+      const { rows } = await w.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'pgmesh_shards' AND tablename LIKE 'pgmesh_move_%'",
+      );
+      expect(rows[0]?.n).toBe(0);
+    }
+    // Nor the copies of the shard (every co-located table's) on the target.
+    const { rows: shardTables } = await coord.query<{ t: string }>(
+      `SELECT sh.shard_table AS t FROM pgmesh.shards sh JOIN pgmesh.distributed_tables d USING (relid)
+        WHERE sh.remainder = $1 AND d.colocation_id =
+          (SELECT colocation_id FROM pgmesh.distributed_tables WHERE relid = 'memory.memory_entries'::regclass)`,
+      [s[0]!.remainder],
+    );
+    expect(shardTables.length).toBeGreaterThan(0);
+    const { rows: copies } = await onTarget.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'pgmesh_shards' AND tablename = ANY($1)",
+      [shardTables.map((r) => r.t)],
+    );
+    expect(copies[0]?.n).toBe(0);
+    expect(
+      (
+        await coord.query(
+          "SELECT count(*)::int AS n FROM pgmesh.data_moves WHERE state NOT IN ('done', 'cleaned')",
+        )
+      ).rows[0],
+    ).toEqual({ n: 0 });
+    expect(await tableDigest(coord, 'memory.memory_entries')).toBe(before);
+  });
+
   it('rebalances onto a new group while a writer runs: equal data, no lost write', async () => {
     await coord.query('SELECT pgmesh.add_worker_group($1, $2)', ['w3', ['pgmtest-engine-it-w3']]);
     const tables = ['memory.memory_entries', 'memory.patterns', 'memory.graph_nodes'];
