@@ -29,14 +29,22 @@ export async function applyShardsAction(
   try {
     await run(action, session.client, ctx, log);
   } catch (err) {
-    log.error(
-      { backend: 'shards', action: action.kind, err: (err as Error).message },
-      'apply failed',
-    );
-    throw new ApplyFailedError(`${resource}: ${(err as Error).message}`, { cause: err });
+    const message = errorText(err);
+    log.error({ backend: 'shards', action: action.kind, err: message }, 'apply failed');
+    throw new ApplyFailedError(`${resource}: ${message}`, { cause: err });
   } finally {
     await session.release();
   }
+}
+
+/**
+ * A PostgreSQL error with its detail: dblink's "could not establish connection" says why
+ * (libpq's message, which names host and reason, never a password) only in the detail.
+ */
+export function errorText(err: unknown): string {
+  const e = err as { message?: string; detail?: string };
+  const message = e.message ?? String(err);
+  return e.detail ? `${message} (${e.detail})` : message;
 }
 
 async function run(a: ShardsAction, c: ClientBase, ctx: ShardsContext, log: Logger): Promise<void> {
