@@ -209,7 +209,7 @@ async function trial(
   await healthy();
   const lost = await missing(writer.acks, run);
   say(
-    `${name}: first failed write ${failedAt.toFixed(1)} s after the fault, next write after ${recovery.toFixed(1)} s, longest gap ${gap.toFixed(1)} s, ${writer.acks.length} acknowledged, ${lost.length} lost, at most ${primaries} primary at once`,
+    `${name}: ${Number.isNaN(failedAt) ? 'no write failed' : `first failed write ${failedAt.toFixed(1)} s after the fault`}, next write after ${recovery.toFixed(1)} s, longest gap ${gap.toFixed(1)} s, ${writer.acks.length} acknowledged, ${lost.length} lost, at most ${primaries} primary at once`,
   );
   return { recovery, gap, lost, primaries };
 }
