@@ -231,6 +231,12 @@ describe('shards backend against the engine', () => {
         `ns-${n}`,
       ]);
     }
+    // The workers' backends that took these inserts stay open behind the coordinator's
+    // postgres_fdw connections, and an idle backend publishes its table statistics only
+    // up to 10 s later (PostgreSQL's idle stats interval). Closing them publishes now, so
+    // the statistics the ANALYZE test plans from are final, not a moment in between (one
+    // CI run planned "nothing left to analyze", then a trajectories shard's row arrived).
+    await db.query('SELECT postgres_fdw_disconnect_all()');
   });
 
   it('gives every role the coordinator’s verifier and its preset on every group’s shards', async () => {
