@@ -99,10 +99,15 @@ export async function etcdctl(cluster: string, args: string[]): Promise<string> 
 
 /** Waits until the agent reports the shards backend in sync (engine, schema, tables installed). */
 export async function waitEngineInSync(m: ClusterManifest, timeoutMs = 300_000): Promise<void> {
+  // Only a cycle that started after this call counts: it looked up the worker members'
+  // addresses as they are now. An earlier report can say in sync while a member that an
+  // earlier test killed came back on a new address the engine does not know yet.
+  const since = Date.now();
   await waitFor(
     async () => {
       const r = await latestReport(m);
-      const shards = r?.backends.find((b) => b.backend === 'shards');
+      if (!r || Date.parse(r.startedAt) < since) return 'no agent cycle since the wait began';
+      const shards = r.backends.find((b) => b.backend === 'shards');
       return shards?.state === 'in-sync' ? true : `shards backend is ${shards?.state ?? 'absent'}`;
     },
     { what: 'the engine to be in sync', timeoutMs },
