@@ -28,6 +28,7 @@ import { waitFor } from '../../agent/core/wait.js';
 import { createDocker, execIn, serviceContainers, type Docker } from '../../agent/docker/client.js';
 import { parseManifestSetFromFiles } from '../../agent/manifests/load.js';
 import type { ClusterManifest, ManifestSet } from '../../agent/manifests/types.js';
+import { groupMembers } from '../helpers/sampler.js';
 
 const run = promisify(execFile);
 
@@ -211,10 +212,7 @@ export async function waitScopeHealthy(
   scope: string,
   timeoutMs = 300_000,
 ): Promise<string> {
-  const want =
-    scope === h.m.spec.coordinator.name
-      ? h.m.spec.coordinator.members
-      : (h.m.spec.workerGroups.find((g) => g.name === scope)?.members ?? 0);
+  const want = groupMembers(h.m, scope);
   return waitFor(
     async () => {
       const s = await scopeState(h, scope);

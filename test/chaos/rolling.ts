@@ -14,6 +14,7 @@ import { silentLogger } from '../../agent/core/log.js';
 import { execIn, serviceContainers } from '../../agent/docker/client.js';
 import { parseManifestSetFromFiles } from '../../agent/manifests/load.js';
 import type { ManifestSet } from '../../agent/manifests/types.js';
+import { groupMembers, sampleMaxima } from '../helpers/sampler.js';
 import { HA_CLUSTER, haClusterYaml, scopeState, type HaCluster } from './ha-cluster.js';
 
 /** The chaos cluster's manifests plus one patroni.yaml. */
@@ -72,36 +73,22 @@ export async function dcsMaxConnections(h: HaCluster, scope: string): Promise<nu
 
 /** Samples pg_isready in every member container of the group; returns the most down at once. */
 export function sampleDown(h: HaCluster, scope: string): { stop(): Promise<number> } {
-  let max = 0;
-  let stopped = false;
   const service = groupServiceName(h.m.metadata.name, scope);
-  const want =
-    scope === h.m.spec.coordinator.name
-      ? h.m.spec.coordinator.members
-      : (h.m.spec.workerGroups.find((g) => g.name === scope)?.members ?? 0);
-  const loop = (async () => {
-    while (!stopped) {
-      const running = (await serviceContainers(h.docker, service)).filter(
-        (c) => c.state === 'running',
-      );
-      const ready = await Promise.all(
-        running.map((c) =>
-          execIn(h.docker, c.id, ['pg_isready', '-q', '-h', '/run/postgresql', '-U', 'postgres'], {
-            user: 'postgres',
-          })
-            .then((r) => r.exitCode === 0)
-            .catch(() => false),
-        ),
-      );
-      max = Math.max(max, want - ready.filter(Boolean).length);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  })();
-  return {
-    async stop() {
-      stopped = true;
-      await loop;
-      return max;
-    },
-  };
+  const want = groupMembers(h.m, scope);
+  const sampler = sampleMaxima(['down'], 250, async () => {
+    const running = (await serviceContainers(h.docker, service)).filter(
+      (c) => c.state === 'running',
+    );
+    const ready = await Promise.all(
+      running.map((c) =>
+        execIn(h.docker, c.id, ['pg_isready', '-q', '-h', '/run/postgresql', '-U', 'postgres'], {
+          user: 'postgres',
+        })
+          .then((r) => r.exitCode === 0)
+          .catch(() => false),
+      ),
+    );
+    return { down: want - ready.filter(Boolean).length };
+  });
+  return { stop: async () => (await sampler.stop()).down };
 }

@@ -29,6 +29,7 @@ import {
   startWriter,
   type TrialNumbers,
 } from './writer.js';
+import { sampleMaxima } from '../helpers/sampler.js';
 import { convergePatroni, dcsMaxConnections, patroniConfigYaml, sampleDown } from './rolling.js';
 
 const run = promisify(execFile);
@@ -81,30 +82,19 @@ function scopeOf(h: HaCluster, fault: Fault): string {
 
 /** Samples every member container of the group (local socket, so a cut-off one counts too). */
 function watchPrimaries(h: HaCluster, scope: string): { stop(): Promise<number> } {
-  let max = 0;
-  let stopped = false;
-  const loop = (async () => {
-    while (!stopped) {
-      const containers = await serviceContainers(
-        h.docker,
-        groupServiceName(h.m.metadata.name, scope),
-      ).catch(() => []);
-      const answers = await Promise.all(
-        containers
-          .filter((c) => c.state === 'running')
-          .map((c) => psqlIn(h, c.id, 'SELECT pg_is_in_recovery()', 2).catch(() => '')),
-      );
-      max = Math.max(max, answers.filter((a) => a === 'f').length);
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  })();
-  return {
-    async stop() {
-      stopped = true;
-      await loop;
-      return max;
-    },
-  };
+  const sampler = sampleMaxima(['primaries'], 500, async () => {
+    const containers = await serviceContainers(
+      h.docker,
+      groupServiceName(h.m.metadata.name, scope),
+    ).catch(() => []);
+    const answers = await Promise.all(
+      containers
+        .filter((c) => c.state === 'running')
+        .map((c) => psqlIn(h, c.id, 'SELECT pg_is_in_recovery()', 2).catch(() => '')),
+    );
+    return { primaries: answers.filter((a) => a === 'f').length };
+  });
+  return { stop: async () => (await sampler.stop()).primaries };
 }
 
 async function etcdLeaderService(h: HaCluster): Promise<string> {

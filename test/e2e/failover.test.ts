@@ -28,6 +28,7 @@ import { runCli } from '../helpers/cli.js';
 import { connect, defaultCluster, testDocker } from '../helpers/cluster.js';
 import { primaryOf, psqlIn } from '../helpers/engine.js';
 import { ManifestsClone, reportHistory, waitInSync } from '../helpers/gitops.js';
+import { groupMembers, sampleMaxima } from '../helpers/sampler.js';
 
 const DB = 'pgmesh';
 const TABLE = 'failover_smoke';
@@ -90,45 +91,31 @@ function startWriter(sql: (id: number) => [string, unknown[]]) {
 }
 
 /** Every running member of a group, asked over its own socket; the most primaries seen at once. */
-function samplePrimaries(group: string) {
-  let max = 0;
-  let maxDown = 0;
-  let stopped = false;
-  const members =
-    group === m.spec.coordinator.name
-      ? m.spec.coordinator.members
-      : (m.spec.workerGroups.find((g) => g.name === group)?.members ?? 0);
-  const loop = (async () => {
-    while (!stopped) {
-      const running = (
-        await serviceContainers(testDocker(), groupServiceName(m.metadata.name, group)).catch(
-          () => [],
+function samplePrimaries(group: string): { stop(): Promise<{ primaries: number; down: number }> } {
+  const members = groupMembers(m, group);
+  return sampleMaxima(['primaries', 'down'], 300, async () => {
+    const running = (
+      await serviceContainers(testDocker(), groupServiceName(m.metadata.name, group)).catch(
+        () => [],
+      )
+    ).filter((c) => c.state === 'running');
+    const answers = await Promise.all(
+      running.map((c) =>
+        execIn(
+          testDocker(),
+          c.id,
+          ['timeout', '2', 'psql', '-XtAq', '-d', DB, '-c', 'SELECT pg_is_in_recovery()'],
+          { user: 'postgres' },
         )
-      ).filter((c) => c.state === 'running');
-      const answers = await Promise.all(
-        running.map((c) =>
-          execIn(
-            testDocker(),
-            c.id,
-            ['timeout', '2', 'psql', '-XtAq', '-d', DB, '-c', 'SELECT pg_is_in_recovery()'],
-            { user: 'postgres' },
-          )
-            .then((r) => (r.exitCode === 0 ? r.stdout.trim() : ''))
-            .catch(() => ''),
-        ),
-      );
-      max = Math.max(max, answers.filter((a) => a === 'f').length);
-      maxDown = Math.max(maxDown, members - answers.filter((a) => a === 'f' || a === 't').length);
-      await new Promise((r) => setTimeout(r, 300));
-    }
-  })();
-  return {
-    async stop(): Promise<{ primaries: number; down: number }> {
-      stopped = true;
-      await loop;
-      return { primaries: max, down: maxDown };
-    },
-  };
+          .then((r) => (r.exitCode === 0 ? r.stdout.trim() : ''))
+          .catch(() => ''),
+      ),
+    );
+    return {
+      primaries: answers.filter((a) => a === 'f').length,
+      down: members - answers.filter((a) => a === 'f' || a === 't').length,
+    };
+  });
 }
 
 /** The agent's counter of leader keys it deleted for confirmed-dead primaries. */
