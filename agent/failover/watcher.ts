@@ -173,27 +173,53 @@ export class FencedFailover {
       this.#o.onOutcome?.(event, outcome);
       return outcome;
     }
-    let deleted = false;
-    if (decision.act) {
-      deleted = await this.#o.store.deleteIf(decision.key, decision.value, decision.modRevision);
-    }
-    const outcome: FenceOutcome = { decision, deleted, ms: Date.now() - t0 };
-    const fields = {
-      service: event.service,
-      slot: event.slot,
-      exitCode: event.exitCode,
-      ms: outcome.ms,
-    };
-    if (decision.act) {
-      this.#o.log.warn(
-        { ...fields, scope: decision.scope, member: decision.member, deleted },
-        deleted
-          ? 'fenced failover: leader key of a dead primary deleted'
-          : 'fenced failover: leader key changed meanwhile, left alone',
-      );
-    } else {
-      this.#o.log.info({ ...fields, reason: decision.reason }, 'fenced failover: no action');
-    }
+    if (decision.act) return this.#fence(event, decision, t0);
+    const outcome: FenceOutcome = { decision, deleted: false, ms: Date.now() - t0 };
+    this.#o.log.info(
+      {
+        service: event.service,
+        slot: event.slot,
+        exitCode: event.exitCode,
+        ms: outcome.ms,
+        reason: decision.reason,
+      },
+      'fenced failover: no action',
+    );
+    this.#o.onOutcome?.(event, outcome);
+    return outcome;
+  }
+
+  /**
+   * The compare-and-delete of a decision to act, logged and reported; `since` is when the
+   * death was seen (the outcome's milliseconds count from it).
+   */
+  async #fence(
+    event: DieEvent,
+    decision: FenceDecision & { act: true },
+    since: number,
+    extra: { deferred?: true } = {},
+  ): Promise<FenceOutcome> {
+    const deleted = await this.#o.store.deleteIf(
+      decision.key,
+      decision.value,
+      decision.modRevision,
+    );
+    const outcome: FenceOutcome = { decision, deleted, ms: Date.now() - since };
+    this.#o.log.warn(
+      {
+        service: event.service,
+        slot: event.slot,
+        exitCode: event.exitCode,
+        ms: outcome.ms,
+        scope: decision.scope,
+        member: decision.member,
+        deleted,
+        ...extra,
+      },
+      deleted
+        ? 'fenced failover: leader key of a dead primary deleted'
+        : 'fenced failover: leader key changed meanwhile, left alone',
+    );
     this.#o.onOutcome?.(event, outcome);
     return outcome;
   }
@@ -219,28 +245,7 @@ export class FencedFailover {
     const outcomes: FenceOutcome[] = [];
     for (const { event, decision, at } of due) {
       if (this.#o.active && !this.#o.active()) break;
-      const deleted = await this.#o.store.deleteIf(
-        decision.key,
-        decision.value,
-        decision.modRevision,
-      );
-      const outcome: FenceOutcome = { decision, deleted, ms: Date.now() - at };
-      this.#o.log.warn(
-        {
-          service: event.service,
-          slot: event.slot,
-          scope: decision.scope,
-          member: decision.member,
-          deleted,
-          deferred: true,
-          ms: outcome.ms,
-        },
-        deleted
-          ? 'fenced failover: leader key of a dead primary deleted'
-          : 'fenced failover: leader key changed meanwhile, left alone',
-      );
-      this.#o.onOutcome?.(event, outcome);
-      outcomes.push(outcome);
+      outcomes.push(await this.#fence(event, decision, at, { deferred: true }));
     }
     return outcomes;
   }
