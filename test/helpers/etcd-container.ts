@@ -2,14 +2,9 @@ import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { waitFor } from '../../agent/core/wait.js';
+import { etcdTestImage } from './test-images.js';
 
 const run = promisify(execFile);
-
-/** Built on demand from the local base image; no registry needed. */
-export const ETCD_TEST_IMAGE = 'pgmtest-agent/etcd:latest';
-const DOCKERFILE = `FROM pgmesh/base:trixie
-RUN apt-get update && apt-get install -y --no-install-recommends etcd-server etcd-client && rm -rf /var/lib/apt/lists/*
-`;
 
 export interface EtcdContainer {
   name: string;
@@ -20,25 +15,9 @@ export interface EtcdContainer {
   remove(): Promise<void>;
 }
 
-async function docker(args: string[], input?: string): Promise<string> {
-  if (input === undefined) {
-    const { stdout } = await run('docker', args, { maxBuffer: 16 << 20 });
-    return stdout;
-  }
-  return new Promise((resolve, reject) => {
-    const child = execFile('docker', args, { maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
-      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
-    );
-    child.stdin?.end(input);
-  });
-}
-
-async function ensureImage(): Promise<void> {
-  try {
-    await docker(['image', 'inspect', ETCD_TEST_IMAGE]);
-  } catch {
-    await docker(['build', '-q', '-t', ETCD_TEST_IMAGE, '-'], DOCKERFILE);
-  }
+async function docker(args: string[]): Promise<string> {
+  const { stdout } = await run('docker', args, { maxBuffer: 16 << 20 });
+  return stdout;
 }
 
 async function freePort(): Promise<number> {
@@ -60,7 +39,7 @@ async function freePort(): Promise<number> {
 export async function startEtcd(name: string): Promise<EtcdContainer> {
   if (!name.startsWith('pgmtest-agent-'))
     throw new Error('test containers are named pgmtest-agent-*');
-  await ensureImage();
+  const image = await etcdTestImage();
   await docker(['rm', '-f', name]).catch(() => undefined);
   const port = await freePort();
   await docker([
@@ -70,7 +49,7 @@ export async function startEtcd(name: string): Promise<EtcdContainer> {
     name,
     '-p',
     `127.0.0.1:${port}:2379`,
-    ETCD_TEST_IMAGE,
+    image,
     'etcd',
     '--name',
     'test',
