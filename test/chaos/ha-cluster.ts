@@ -1,6 +1,6 @@
 /**
  * A small cluster of its own for the HA tests (integration and chaos), deployed with the
- * project's own code (agent/cluster/ops.ts) under the name `pgmtest-ha`, never `pgmesh`:
+ * project's own code (agent/cli/ops.ts) under the name `pgmtest-ha`, never `pgmesh`:
  * 3 etcd, 2 coordinators (synchronous), one worker group of 2, HAProxy on 25432/25433/28404
  * (PGMESH_HA_PORT_BASE moves them, so a second one can run beside it), no agent except
  * for the faults that need one (agents.ts). Everything here talks to the cluster the way the host can: published ports,
@@ -20,9 +20,9 @@ import {
   type PatroniStore,
 } from '../../agent/backends/patroni/index.js';
 import { removeLocalRepository } from '../../agent/cli/repo.js';
-import { applyCluster, downCluster, waitHealthy } from '../../agent/cluster/ops.js';
-import { etcdServiceName, groupServiceName, networkName } from '../../agent/cluster/names.js';
-import { DATABASE_DNS_OPTIONS, type ImageSet } from '../../agent/cluster/render.js';
+import { applyCluster, downCluster, waitHealthy } from '../../agent/cli/ops.js';
+import { etcdServiceName, groupServiceName, networkName } from '../../agent/core/names.js';
+import { DATABASE_DNS_OPTIONS, type ImageSet } from '../../agent/backends/swarm/render.js';
 import { createLogger, silentLogger } from '../../agent/core/log.js';
 import { buildImages } from '../../agent/host/images.js';
 import { REPO } from '../helpers/cli.js';

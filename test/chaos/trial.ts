@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { etcdServiceName, groupServiceName } from '../../agent/cluster/names.js';
+import { etcdServiceName, groupServiceName } from '../../agent/core/names.js';
 import { silentLogger } from '../../agent/core/log.js';
 import { waitFor } from '../../agent/core/wait.js';
 import { serviceContainers } from '../../agent/docker/client.js';
