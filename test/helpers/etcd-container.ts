@@ -40,7 +40,7 @@ export async function startEtcd(name: string): Promise<EtcdContainer> {
   if (!name.startsWith('pgmtest-agent-'))
     throw new Error('test containers are named pgmtest-agent-*');
   const image = await etcdTestImage();
-  await docker(['rm', '-f', name]).catch(() => undefined);
+  await docker(['rm', '-f', '-v', name]).catch(() => undefined);
   const port = await freePort();
   await docker([
     'run',
@@ -49,18 +49,17 @@ export async function startEtcd(name: string): Promise<EtcdContainer> {
     name,
     '-p',
     `127.0.0.1:${port}:2379`,
+    // The product image is configured through ETCD_* variables only (etcd refuses a
+    // flag that shadows one of them).
+    '-e',
+    'ETCD_NAME=test',
+    '-e',
+    'ETCD_DATA_DIR=/tmp/etcd',
+    '-e',
+    `ETCD_ADVERTISE_CLIENT_URLS=http://127.0.0.1:${port}`,
+    '-e',
+    'ETCD_LISTEN_PEER_URLS=http://127.0.0.1:2380',
     image,
-    'etcd',
-    '--name',
-    'test',
-    '--data-dir',
-    '/tmp/etcd',
-    '--listen-client-urls',
-    'http://0.0.0.0:2379',
-    '--advertise-client-urls',
-    `http://127.0.0.1:${port}`,
-    '--listen-peer-urls',
-    'http://127.0.0.1:2380',
   ]);
   const etcdctl = async (...args: string[]): Promise<string> =>
     docker(['exec', '-e', 'ETCDCTL_API=3', name, 'etcdctl', ...args]);
@@ -76,7 +75,7 @@ export async function startEtcd(name: string): Promise<EtcdContainer> {
     url: `http://127.0.0.1:${port}`,
     etcdctl,
     async remove() {
-      await docker(['rm', '-f', name]).catch(() => undefined);
+      await docker(['rm', '-f', '-v', name]).catch(() => undefined);
     },
   };
 }
