@@ -35,7 +35,11 @@ async function step(name, cmd, args, report) {
     try {
       const r = JSON.parse(readFileSync(report, 'utf8'));
       const p = r.numPassedTests ?? 0;
-      const f = r.numFailedTests ?? 0;
+      // A file that fails outside its tests (a beforeAll, an import) fails no test but
+      // skips its tests: count the failed files then, so the closing line never says
+      // "0 failed" for a failed run.
+      const f =
+        (r.numFailedTests ?? 0) || (code !== 0 ? Math.max(1, r.numFailedTestSuites ?? 0) : 0);
       const s = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
       totals.passed += p;
       totals.failed += f;
