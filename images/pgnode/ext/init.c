@@ -11,6 +11,7 @@
 #include "executor/executor.h"
 #include "fmgr.h"
 #include "optimizer/planner.h"
+#include "tcop/utility.h"
 #include "utils/guc.h"
 
 #include "pgmesh.h"
@@ -38,6 +39,7 @@ static planner_hook_type prev_planner_hook = NULL;
 static ExecutorStart_hook_type prev_executor_start_hook = NULL;
 static ExecutorRun_hook_type prev_executor_run_hook = NULL;
 static ExecutorFinish_hook_type prev_executor_finish_hook = NULL;
+static ProcessUtility_hook_type prev_process_utility_hook = NULL;
 
 /* ---------- hooks ---------- */
 
@@ -108,6 +110,29 @@ pgmesh_executor_finish_hook(QueryDesc *qd)
 	PG_END_TRY();
 }
 
+void
+pgmesh_next_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+					ProcessUtilityContext context, ParamListInfo params,
+					QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	if (prev_process_utility_hook)
+		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context, params,
+								  queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+}
+
+/* DDL propagation (ddl.c) decides; it runs the statement through pgmesh_next_utility. */
+static void
+pgmesh_process_utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+							ProcessUtilityContext context, ParamListInfo params,
+							QueryEnvironment *queryEnv, DestReceiver *dest,
+							QueryCompletion *qc)
+{
+	pgmesh_ddl_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+}
+
 /* ---------- GUC definitions ---------- */
 
 static void
@@ -133,6 +158,11 @@ define_gucs(void)
 							"Largest estimated row count of a foreign scan read directly (its result is buffered).",
 							NULL, &pgmesh_direct_read_max_rows, 1000, 0, 1000000,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("pgmesh.propagate_ddl",
+							 "Propagate schema changes on distributed and reference tables to every shard.",
+							 "The engine's own functions turn it off while they change shards themselves.",
+							 &pgmesh_propagate_ddl, true, PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pgmesh");
 }
 
@@ -150,4 +180,6 @@ _PG_init(void)
 	ExecutorRun_hook = pgmesh_executor_run_hook;
 	prev_executor_finish_hook = ExecutorFinish_hook;
 	ExecutorFinish_hook = pgmesh_executor_finish_hook;
+	prev_process_utility_hook = ProcessUtility_hook;
+	ProcessUtility_hook = pgmesh_process_utility_hook;
 }

@@ -8,6 +8,7 @@
 #include "executor/executor.h"
 #include "nodes/params.h"
 #include "nodes/parsenodes.h"
+#include "tcop/utility.h"
 
 /* ---------- GUCs (defined in init.c) ---------- */
 extern bool pgmesh_enable_routing;
@@ -28,5 +29,19 @@ extern bool pgmesh_wrote_in_xact(void);
 /* ---------- direct.c: direct reads ---------- */
 extern void pgmesh_direct_register(void);
 extern void pgmesh_direct_executor_start(QueryDesc *qd, int eflags);
+/* Is name a libpq connection option a server or user mapping may pass on? */
+extern bool pgmesh_is_libpq_option(const char *name);
+
+/* ---------- ddl.c: DDL propagation (ProcessUtility hook) ---------- */
+extern bool pgmesh_propagate_ddl;
+extern void pgmesh_ddl_utility(PlannedStmt *pstmt, const char *queryString,
+							   bool readOnlyTree, ProcessUtilityContext context,
+							   ParamListInfo params, QueryEnvironment *queryEnv,
+							   DestReceiver *dest, QueryCompletion *qc);
+/* The previous ProcessUtility hook, or the standard one (init.c). */
+extern void pgmesh_next_utility(PlannedStmt *pstmt, const char *queryString,
+								bool readOnlyTree, ProcessUtilityContext context,
+								ParamListInfo params, QueryEnvironment *queryEnv,
+								DestReceiver *dest, QueryCompletion *qc);
 
 #endif
