@@ -8,7 +8,9 @@
  * writer's errors (expected: none). Absolute times drift with the shared box's load;
  * compare the two targets from one run.
  * PREFIX (default pgmtest-engine-ddl-bench) and ENGINE_IMAGE select the containers;
- * KEEP=1 leaves them running. Build and run: npm run bench:ddl
+ * KEEP=1 leaves them running. Build and run: npm run bench:ddl. Pass ENGINE_IMAGE (the
+ * engine test image of this tree, e.g. the tag an integration run printed): the compiled
+ * bench cannot find the tree to build it, like bench:engine.
  */
 import pg from 'pg';
 import { installEngine } from '../agent/engine/install.js';

@@ -298,10 +298,24 @@ LANGUAGE sql IMMUTABLE AS $$
                 replace(p_form->>'tail', '%', '%%'))
 $$;
 
+-- The foreign partitions belong to the parent's owner (PostgreSQL does not pass ALTER
+-- TABLE ... OWNER TO on to partitions, and an ALTER TABLE on the parent recurses to them
+-- with an ownership check), so the owner of a distributed table may change it.
+CREATE OR REPLACE FUNCTION pgmesh._ddl_partition_owner(p_tbl regclass) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET pgmesh.propagate_ddl = off AS $$
+DECLARE p record;
+BEGIN
+  FOR p IN SELECT c.oid::regclass AS part, pg_get_userbyid(parent.relowner) AS owner
+             FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class parent ON parent.oid = i.inhparent
+            WHERE i.inhparent = p_tbl AND c.relkind = 'f' AND c.relowner <> parent.relowner LOOP
+    EXECUTE format('ALTER FOREIGN TABLE %s OWNER TO %I', p.part, p.owner);
+  END LOOP;
+END $$;
+
 -- Applies the difference between p_before and the table's current definition to every
 -- shard (remote transactions committed with the caller's), and keeps the metadata that
 -- builds future shards (shard_ddl, remembered index commands, distribution column name).
-CREATE OR REPLACE FUNCTION pgmesh._ddl_propagate(p_tbl regclass, p_before jsonb) RETURNS int
+CREATE OR REPLACE FUNCTION pgmesh._ddl_propagate(p_tbl regclass, p_before jsonb, p_metadata_only boolean DEFAULT false) RETURNS int
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET pgmesh.propagate_ddl = off AS $$
 DECLARE
   after jsonb := pgmesh._ddl_snapshot(p_tbl);
@@ -310,12 +324,20 @@ DECLARE
   n int := 0;
   x jsonb;
 BEGIN
+  PERFORM pgmesh._ddl_partition_owner(p_tbl);
   IF after = p_before THEN RETURN 0; END IF;
-  FOR t IN SELECT * FROM pgmesh._ddl_targets(p_tbl) LOOP
-    stmts := pgmesh._ddl_diff(p_before, after, t.shard_table);
+  -- One remote round trip per group (every shard of the group), not per shard: the
+  -- coordinator holds its lock on the parent meanwhile. p_metadata_only: the shards
+  -- were changed already (CREATE INDEX CONCURRENTLY).
+  FOR t IN SELECT d.group_name, array_agg(d.shard_table ORDER BY d.remainder) AS shards
+             FROM pgmesh._ddl_targets(p_tbl) d WHERE NOT p_metadata_only GROUP BY d.group_name ORDER BY d.group_name LOOP
+    stmts := '{}';
+    FOR i IN 1 .. cardinality(t.shards) LOOP
+      stmts := stmts || pgmesh._ddl_diff(p_before, after, t.shards[i]);
+      n := n + 1;
+    END LOOP;
     IF cardinality(stmts) > 0 THEN
       PERFORM pgmesh._remote(t.group_name, array_to_string(stmts, '; '));
-      n := n + 1;
     END IF;
   END LOOP;
   IF EXISTS (SELECT 1 FROM pgmesh.distributed_tables WHERE relid = p_tbl) THEN
@@ -612,6 +634,7 @@ BEGIN
   FOREACH s IN ARRAY saved LOOP
     EXECUTE s;
   END LOOP;
+  PERFORM pgmesh._ddl_partition_owner(p_tbl);
 END $$;
 
 -- As in version 4, with the shard's remainder as a third template argument (%3$s), which

@@ -129,6 +129,8 @@ beforeAll(async () => {
   for (const c of [coord, plain]) {
     await c.query(SCHEMA);
     await c.query(DATA);
+    // A role that is not a superuser, for DDL by a table's owner.
+    await c.query('CREATE ROLE app_owner NOLOGIN; GRANT USAGE, CREATE ON SCHEMA shop TO app_owner');
   }
   // Tables by SQL after a plain CREATE TABLE: existing rows move to the shards.
   await coord.query("SELECT pgmesh.create_reference_table('shop.countries')");
@@ -214,6 +216,10 @@ describe('DDL propagation', () => {
     'ALTER TABLE shop.orders DROP CONSTRAINT orders_customer_key',
     'ALTER TABLE shop.orders DROP COLUMN note',
     "COMMENT ON TABLE shop.orders IS 'orders; by tenant'",
+    'GRANT SELECT ON shop.orders TO app_owner',
+    'ALTER TABLE shop.customers OWNER TO app_owner; SET ROLE app_owner; ' +
+      'ALTER TABLE shop.customers ADD COLUMN tier int DEFAULT 0; ' +
+      'CREATE INDEX customers_tier ON shop.customers (tier); RESET ROLE',
     "COMMENT ON COLUMN shop.orders.status IS 'lifecycle'",
   ];
   for (const sql of statements) {

@@ -173,12 +173,18 @@ snapshot_of(Oid relid)
 }
 
 static void
-propagate(Oid relid, const char *before)
+propagate_ex(Oid relid, const char *before, bool metadata_only)
 {
-	const char *args[2] = {oid_text(relid), before};
+	const char *args[3] = {oid_text(relid), before, metadata_only ? "true" : "false"};
 
 	CommandCounterIncrement();
-	spi_call("SELECT pgmesh._ddl_propagate($1::oid::regclass, $2::jsonb)", 2, args);
+	spi_call("SELECT pgmesh._ddl_propagate($1::oid::regclass, $2::jsonb, $3::boolean)", 3, args);
+}
+
+static void
+propagate(Oid relid, const char *before)
+{
+	propagate_ex(relid, before, false);
 }
 
 /* ---------- running (modified) statements ---------- */
@@ -633,10 +639,11 @@ ddl_index(PlannedStmt *pstmt, IndexStmt *orig, const char *queryString,
 			}
 			else
 			{
+				/* The shards have it; the parent's is instant (no rows). */
 				before = snapshot_of(relid);
 				stmt->concurrent = false;
 				run_stmt((Node *) stmt, pstmt, queryString, context, params, queryEnv, dest, qc);
-				propagate(relid, before);
+				propagate_ex(relid, before, true);
 			}
 		}
 		PG_FINALLY();
