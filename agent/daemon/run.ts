@@ -16,6 +16,7 @@ import { LeaderElection } from '../leader/election.js';
 import { parseManifestSetFromFiles } from '../manifests/load.js';
 import { createMetrics } from '../metrics/metrics.js';
 import { bindBackend, createCycle } from '../pipeline/index.js';
+import { EtcdRevisionHistory } from '../report/history.js';
 import { EtcdReportStore } from '../report/store.js';
 import { Schedule } from '../schedule/schedule.js';
 import { etcdPauseControl } from '../server/pause-control.js';
@@ -56,6 +57,7 @@ export async function startAgent(
   });
   const journal = new Journal({ etcd, cluster: config.cluster, holder: config.agentId });
   const store = new EtcdReportStore(etcd, config.cluster);
+  const history = new EtcdRevisionHistory(etcd, config.cluster);
   const metrics = createMetrics();
 
   await mkdir(config.workDir, { recursive: true });
@@ -135,6 +137,7 @@ export async function startAgent(
       return reason ? [reason] : [];
     },
     store,
+    history,
     metrics,
     log,
   });
@@ -200,6 +203,8 @@ export async function startAgent(
     trigger: run,
     pauseControl: etcdPauseControl(etcd, config.cluster),
     isLeader: () => election.isLeader(),
+    currentPause: () => pause.current(),
+    history,
   });
   const url = await startServer(app, { host: config.apiHost, port: config.apiPort });
   await election.start();

@@ -69,6 +69,8 @@ export interface DriftReport {
     /** The revision of the set this cycle compared against (the last good one if rejected). */
     actedOn: string | null;
     ref?: string;
+    /** Subject and author of the source's commit (git only). */
+    commit?: { subject: string; author: string };
   };
   paused: PauseInfo | null;
   validation: { ok: boolean; problems: ManifestProblem[] };
