@@ -37,6 +37,10 @@ import { userInfo } from 'node:os';
 import type { PauseInfo } from '../gate/pause.js';
 import { registerBenchCommands } from '../bench/cli.js';
 import { locateCluster, recordCluster } from './locate.js';
+import { addExamples, bashCompletion } from './help.js';
+import { confirm } from './confirm.js';
+import { cliVersion, wantsJson } from './meta.js';
+import { ManifestInvalidError } from '../core/errors.js';
 import { renderHistory } from './render-history.js';
 import { driftExitCode } from './exit-codes.js';
 import type { RevisionRecord } from '../report/history.js';
@@ -45,6 +49,7 @@ const program = new Command();
 program
   .name('pgmesh')
   .description('A distributed PostgreSQL cluster on Docker Swarm, converged from manifests')
+  .version(cliVersion(), '-V, --version')
   .showHelpAfterError();
 
 const manifestsOption = (): Option =>
@@ -162,20 +167,47 @@ program
 program
   .command('down')
   .description("remove the cluster's services (and with --volumes its data and secrets)")
+  .addOption(clusterOption())
   .addOption(manifestsOption())
   .option('--volumes', 'also remove data volumes and generated secrets', false)
-  .action(async (opts: { manifests?: string; volumes: boolean }) => {
-    const set = await loadManifestSet(opts.manifests ?? defaultManifests());
-    const docker = createDocker();
-    await downCluster(docker, set.cluster.metadata.name, {
-      volumes: opts.volumes,
-      onProgress: progress('down: '),
-    });
-    if (opts.volumes) {
-      await forgetState(set.cluster.metadata.name);
-      await removeLocalRepository(set.cluster.metadata.name);
+  .option('-y, --yes', 'do not ask before removing volumes (for scripts)', false)
+  .action(
+    async (opts: { cluster?: string; manifests?: string; volumes: boolean; yes: boolean }) => {
+      const name = (await runningCluster(opts)).metadata.name;
+      if (opts.volumes && !opts.yes) {
+        await confirm(
+          `This deletes cluster ${name}'s data volumes, secrets and manifests repository. Type the cluster name to go on: `,
+          name,
+        );
+      }
+      const docker = createDocker();
+      await downCluster(docker, name, { volumes: opts.volumes, onProgress: progress('down: ') });
+      if (opts.volumes) {
+        await forgetState(name);
+        await removeLocalRepository(name);
+      }
+      info(`cluster ${name} removed${opts.volumes ? ' with its volumes' : ''}`);
+    },
+  );
+
+program
+  .command('validate')
+  .description('check a manifests folder offline (no cluster, no Docker): for CI and pre-commit')
+  .addOption(manifestsOption())
+  .addOption(outputOption())
+  .action(async (opts: { manifests?: string; output: string }) => {
+    const dir = opts.manifests ?? defaultManifests();
+    try {
+      const set = await loadManifestSet(dir);
+      if (opts.output === 'json')
+        json({ ok: true, cluster: set.cluster.metadata.name, digest: set.digest, problems: [] });
+      else out(`${dir}: valid (cluster ${set.cluster.metadata.name}, ${set.digest.slice(0, 19)})`);
+    } catch (err) {
+      if (!(err instanceof ManifestInvalidError)) throw err;
+      if (opts.output === 'json') json({ ok: false, problems: err.problems });
+      else for (const p of err.problems) out(`${p.file}: ${p.field}: ${p.reason}`);
+      process.exitCode = 1;
     }
-    info(`cluster ${set.cluster.metadata.name} removed${opts.volumes ? ' with its volumes' : ''}`);
   });
 
 program
@@ -412,11 +444,31 @@ program
 
 registerBenchCommands(program);
 
+program
+  .command('completion')
+  .description('print a shell completion script generated from the command tree')
+  .argument('<shell>', 'bash (zsh: load it with bashcompinit)')
+  .action((shell: string) => {
+    if (shell !== 'bash') throw new Error(`completion for ${shell} is not generated; use bash`);
+    out(bashCompletion(program));
+  });
+
+addExamples(program);
+
 async function main(): Promise<void> {
   try {
     await program.parseAsync(process.argv);
   } catch (err) {
-    if (err instanceof PgmeshError) {
+    if (wantsJson(process.argv)) {
+      // docs/errors.md: under -o json the error is JSON too, on stdout, with its code.
+      json({
+        error: {
+          code: err instanceof PgmeshError ? err.code : 'PGMESH_ERROR',
+          message: err instanceof Error ? err.message : String(err),
+          ...(err instanceof ManifestInvalidError ? { problems: err.problems } : {}),
+        },
+      });
+    } else if (err instanceof PgmeshError) {
       info(`error ${err.code}: ${err.message}`);
     } else {
       info(`error: ${err instanceof Error ? err.message : String(err)}`);

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import type { Logger } from '../core/log.js';
+import { orderedBackends } from '../backends/registry.js';
 import { shardsPerGroup } from '../backends/shards/index.js';
 import { swarmBackend } from '../backends/swarm/index.js';
 import { etcd3Store, fetchHttp, patroniBackend } from '../backends/patroni/index.js';
@@ -81,8 +82,9 @@ export async function startAgent(
     addresses,
     log,
   );
-  const backends = [
-    bindBackend(swarmBackend, {
+  // The registry's order (agent/backends/registry.ts); the CLI builds the same list.
+  const backends = orderedBackends({
+    swarm: bindBackend(swarmBackend, {
       docker: deps.docker,
       images: config.images,
       cluster: config.cluster,
@@ -90,13 +92,13 @@ export async function startAgent(
       // A group marked remove: true keeps its services until the engine moved its shards off.
       shardsPerGroup: (groups: string[]) => shardsPerGroup(shardsContext, groups),
     }),
-    bindBackend(agentShardsBackend(addresses), shardsContext),
-    bindBackend(patroniBackend, {
+    patroni: bindBackend(patroniBackend, {
       store: patroniStore,
       http: fetchHttp(),
       onProgress: (line: string) => log.info({ backend: 'patroni', progress: line }, 'progress'),
     }),
-  ];
+    shards: bindBackend(agentShardsBackend(addresses), shardsContext),
+  });
 
   async function clusterHealthy(): Promise<string | null> {
     const set = cycle.lastGood()?.set;

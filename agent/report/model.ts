@@ -32,6 +32,13 @@ export interface ActionRecord {
   result: ActionResult;
   reason?: string;
   ms?: number;
+  /** The drift item the action puts right (PlannedAction.resource). */
+  resource?: string;
+  /** Blocked because this prerequisite failed or was blocked. */
+  blockedBy?: string;
+  /** Failed: failed attempts in a row, and when the journal lets it run again. */
+  attempts?: number;
+  nextTryAt?: string;
 }
 
 export interface BackendReport {
