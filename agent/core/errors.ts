@@ -20,7 +20,10 @@ export type ErrorCode =
   | 'PGMESH_AGENT_CONFIG'
   | 'PGMESH_AGENT_UNREACHABLE'
   | 'PGMESH_LOAD_INPUT'
-  | 'PGMESH_LOAD_FAILED';
+  | 'PGMESH_LOAD_FAILED'
+  | 'PGMESH_CLUSTER_UNKNOWN'
+  | 'PGMESH_PLAN_STALE'
+  | 'PGMESH_CONFIRMATION_REQUIRED';
 
 /** One finding of validation: which file, which field (a JSON pointer), and why. */
 export interface ManifestProblem {

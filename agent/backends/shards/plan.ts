@@ -7,6 +7,7 @@
  * declared column changed or gone) are refusals; columns added by a migration tool are
  * not a difference.
  */
+import { driftResourceOf, shardsDependencies } from './depends.js';
 import { createHash } from 'node:crypto';
 import type { BackendPlan, DriftItem, PlannedAction } from '../types.js';
 import { planAnalyze } from './plan-analyze.js';
@@ -310,8 +311,14 @@ export function planShards(
     live.roles,
     placementDigest,
   ]);
+  const plannedActions = actions.map((a) => toPlanned(a, placementDigest, liveDigest));
+  const deps = shardsDependencies(actions);
+  plannedActions.forEach((p, i) => {
+    p.dependsOn = (deps[i] ?? []).map((j) => (plannedActions[j] as ShardsPlannedAction).key);
+    p.resource = driftResourceOf(p.action);
+  });
   return {
-    actions: actions.map((a) => toPlanned(a, placementDigest, liveDigest)),
+    actions: plannedActions,
     refusals,
     drift: drift.map((d): DriftItem => ({ backend: 'shards', ...d })),
   };
