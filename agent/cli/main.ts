@@ -35,6 +35,7 @@ import { renderText } from '../report/text.js';
 import type { DriftReport } from '../report/model.js';
 import { userInfo } from 'node:os';
 import { registerBenchCommands } from '../bench/cli.js';
+import { registerMcpCommand } from './mcp.js';
 
 const program = new Command();
 program
@@ -340,6 +341,7 @@ program
   });
 
 registerBenchCommands(program);
+registerMcpCommand(program);
 
 async function main(): Promise<void> {
   try {
