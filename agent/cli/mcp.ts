@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { Registry } from 'prom-client';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { readClusterStatus } from '../cluster/health.js';
+import { readClusterStatus } from './health.js';
 import { PgmeshError } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
 import { createDocker } from '../docker/client.js';

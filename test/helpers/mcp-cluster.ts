@@ -21,7 +21,7 @@ import {
 import { silentLogger } from '../../agent/core/log.js';
 import { parseManifestSetFromFiles } from '../../agent/manifests/index.js';
 import type { ManifestSet } from '../../agent/manifests/types.js';
-import { ENGINE_TEST_IMAGE, startPgCluster, type PgCluster } from './pg-containers.js';
+import { startPgCluster, type PgCluster } from './pg-containers.js';
 import { REPO } from './cli.js';
 
 const run = promisify(execFile);
@@ -104,7 +104,8 @@ export async function startMcpCluster(prefix: string): Promise<McpTestCluster> {
   const cluster = await startPgCluster({
     prefix,
     workers: 2,
-    image: process.env.PGMTEST_ENGINE_IMAGE ?? ENGINE_TEST_IMAGE,
+    // Default: the engine test image built from the tree; an override saves a build.
+    ...(process.env.PGMTEST_ENGINE_IMAGE ? { image: process.env.PGMTEST_ENGINE_IMAGE } : {}),
   });
   // Workers: every role, the superuser included, authenticates with a password (what
   // postgres_fdw demands of a non-superuser's user mapping). Coordinator: the test's
