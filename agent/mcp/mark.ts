@@ -2,8 +2,9 @@
  * Text that comes out of the database is data, not instructions: a stored memory may say
  * "ignore your instructions and ...". Every tool result that carries stored text puts it
  * between markers with a random nonce (stored text cannot close a marker it cannot
- * guess) after a fixed line that says what it is, and also returns it as structured
- * content for clients that read JSON.
+ * guess) after a fixed line that says what it is. The JSON between the markers is the
+ * result (one copy only: no structuredContent, which would be serialised, sent and
+ * validated a second time on every search).
  */
 import { randomBytes } from 'node:crypto';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
@@ -16,7 +17,7 @@ export function dataResult(
   data: unknown,
   nonce: string = randomBytes(8).toString('hex'),
 ): CallToolResult {
-  const body = JSON.stringify(data, null, 1);
+  const body = JSON.stringify(data);
   return {
     content: [
       {
@@ -24,8 +25,14 @@ export function dataResult(
         text: `${summary}\n${DATA_NOTICE}\n<<pgmesh-data ${nonce}>>\n${body}\n<<end pgmesh-data ${nonce}>>`,
       },
     ],
-    structuredContent: { untrusted: true, data: data as Record<string, unknown> },
   };
+}
+
+/** The data of a dataResult's text (for clients and tests that read it back). */
+export function readData(text: string): unknown {
+  const m = /<<pgmesh-data ([0-9a-f]+)>>\n([\s\S]*)\n<<end pgmesh-data \1>>$/.exec(text);
+  if (!m) throw new Error('no pgmesh data markers in the text');
+  return JSON.parse(m[2]!);
 }
 
 /** A result with no stored text in it (ids, counts). */

@@ -80,8 +80,10 @@ function writable(agent: McpAgent, ns: string): string {
   return ns;
 }
 
-function k(agent: McpAgent, value: unknown): number {
-  const n = typeof value === 'number' ? value : 10;
+/** A k / limit: given (checked against maxResults), or the default capped by maxResults. */
+function k(agent: McpAgent, value: unknown, fallback = 10): number {
+  if (typeof value !== 'number') return Math.min(fallback, agent.limits.maxResults);
+  const n = value;
   if (n > agent.limits.maxResults) {
     throw new McpInputError(
       `k/limit ${n} is above this agent's maxResults ${agent.limits.maxResults}`,
@@ -127,7 +129,7 @@ const SEARCH_SHAPE = {
     .optional()
     .describe('Search several namespaces; omit both for every namespace this agent may read'),
   embedding: EMBEDDING,
-  k: z.number().int().min(1).max(1000).default(10).describe('How many nearest rows'),
+  k: z.number().int().min(1).max(1000).optional().describe('How many nearest rows (default 10)'),
   distance: DISTANCE,
 };
 
@@ -194,7 +196,7 @@ export const TOOLS: readonly ToolDefinition[] = [
       namespace: NAMESPACE,
       id: UUID.optional(),
       key: z.string().max(1024).optional(),
-      limit: z.number().int().min(1).max(1000).default(10),
+      limit: z.number().int().min(1).max(1000).optional().describe('default 10'),
     },
     readOnly: true,
     enabled: () => true,
@@ -418,7 +420,7 @@ export const TOOLS: readonly ToolDefinition[] = [
     shape: {
       namespace: NAMESPACE,
       id: UUID.optional(),
-      limit: z.number().int().min(1).max(1000).default(10),
+      limit: z.number().int().min(1).max(1000).optional().describe('default 10'),
     },
     readOnly: true,
     enabled: () => true,
@@ -510,7 +512,7 @@ export const TOOLS: readonly ToolDefinition[] = [
       namespace: NAMESPACE,
       node: UUID,
       direction: z.enum(['out', 'in', 'both']).default('both'),
-      limit: z.number().int().min(1).max(1000).default(50),
+      limit: z.number().int().min(1).max(1000).optional().describe('default 50'),
     },
     readOnly: true,
     enabled: () => true,
@@ -521,7 +523,7 @@ export const TOOLS: readonly ToolDefinition[] = [
         namespace,
         str(a, 'node')!,
         a.direction as 'out' | 'in' | 'both',
-        k(ctx.agent, a.limit),
+        k(ctx.agent, a.limit, 50),
       );
       return {
         result: dataResult(`${rows.length} neighbour(s)`, rows),
@@ -572,7 +574,7 @@ export const TOOLS: readonly ToolDefinition[] = [
       'One read-only SQL statement as role <role>_ro: SELECT privileges on schema memory only, the same namespaces, a statement timeout, in a READ ONLY transaction that is rolled back. One statement per call (the extended protocol refuses more).',
     shape: {
       sql: z.string().min(1).max(65536),
-      maxRows: z.number().int().min(1).max(1000).default(100),
+      maxRows: z.number().int().min(1).max(1000).optional().describe('default 100'),
     },
     readOnly: true,
     enabled: (agent) => agent.allow.sql,
@@ -580,7 +582,7 @@ export const TOOLS: readonly ToolDefinition[] = [
       if (!ctx.sqlDb) throw new McpDeniedError(`agent ${ctx.agent.name} has no read-only SQL role`);
       const out = await runReadOnlySql(ctx.sqlDb, str(a, 'sql')!, {
         timeoutMs: ctx.agent.limits.sqlTimeoutMs,
-        maxRows: k(ctx.agent, a.maxRows),
+        maxRows: k(ctx.agent, a.maxRows, 100),
       });
       return {
         result: dataResult(`${out.rows.length} row(s)`, out),

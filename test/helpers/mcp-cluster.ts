@@ -100,12 +100,17 @@ async function requirePasswords(
   await run('docker', ['exec', '-u', 'postgres', container, 'sh', '-c', script]);
 }
 
-export async function startMcpCluster(prefix: string): Promise<McpTestCluster> {
+export async function startMcpCluster(
+  prefix: string,
+  options: { repo?: string; image?: string } = {},
+): Promise<McpTestCluster> {
+  const repo = options.repo ?? REPO;
+  const image = options.image ?? process.env.PGMTEST_ENGINE_IMAGE;
   const cluster = await startPgCluster({
     prefix,
     workers: 2,
     // Default: the engine test image built from the tree; an override saves a build.
-    ...(process.env.PGMTEST_ENGINE_IMAGE ? { image: process.env.PGMTEST_ENGINE_IMAGE } : {}),
+    ...(image ? { image } : {}),
   });
   // Workers: every role, the superuser included, authenticates with a password (what
   // postgres_fdw demands of a non-superuser's user mapping). Coordinator: the test's
@@ -127,7 +132,7 @@ export async function startMcpCluster(prefix: string): Promise<McpTestCluster> {
   for (const [name, value] of Object.entries(secrets)) {
     await writeFile(path.join(secretsDir, name), `${value}\n`, { mode: 0o600 });
   }
-  const memoryYaml = (await readFile(path.join(REPO, 'manifests/memory.yaml'), 'utf8'))
+  const memoryYaml = (await readFile(path.join(repo, 'manifests/memory.yaml'), 'utf8'))
     .replaceAll('vector(384)', `vector(${MCP_DIMS})`)
     .replaceAll('shardCount: 32', 'shardCount: 4');
   const manifestsDir = await mkdtemp(path.join(tmpdir(), 'pgmtest-mcp-manifests-'));
