@@ -44,6 +44,7 @@ import { ManifestInvalidError } from '../core/errors.js';
 import { renderHistory } from './render-history.js';
 import { driftExitCode } from './exit-codes.js';
 import type { RevisionRecord } from '../report/history.js';
+import { registerMcpCommand } from './mcp.js';
 
 const program = new Command();
 program
@@ -443,6 +444,7 @@ program
   });
 
 registerBenchCommands(program);
+registerMcpCommand(program);
 
 program
   .command('completion')

@@ -29,6 +29,10 @@ export function driftResourceOf(a: ShardsAction): string {
     case 'ensure-role':
     case 'ensure-group-role':
       return `role/${a.role}`;
+    case 'sync-mcp-policies':
+      return 'mcp/policies';
+    case 'ensure-mcp-mapping':
+      return `mcp/mapping/${a.role}`;
   }
 }
 
@@ -46,6 +50,8 @@ function tablesOf(a: ShardsAction, known: string[]): string[] {
       return [a.table];
     case 'ensure-role':
       return Object.keys(a.tablePrivileges);
+    case 'sync-mcp-policies':
+      return a.tables;
     case 'ensure-group-role':
       // Shard tables are `<table>_<n>` in pgmesh_shards: the table they belong to.
       return known.filter((t) =>
@@ -107,6 +113,13 @@ export function shardsDependencies(actions: ShardsAction[]): number[][] {
         break;
       case 'ensure-group-role':
         for (const g of groupSteps(a.group)) if (g < i) deps.add(g);
+        actions.forEach((b, j) => {
+          if (j < i && b.kind === 'ensure-role' && b.role === a.role) deps.add(j);
+        });
+        break;
+      case 'ensure-mcp-mapping':
+        // A user mapping per worker server: the servers and the role come first.
+        for (const g of groupSteps()) if (g < i) deps.add(g);
         actions.forEach((b, j) => {
           if (j < i && b.kind === 'ensure-role' && b.role === a.role) deps.add(j);
         });
