@@ -20,7 +20,10 @@ export type ErrorCode =
   | 'PGMESH_AGENT_CONFIG'
   | 'PGMESH_AGENT_UNREACHABLE'
   | 'PGMESH_LOAD_INPUT'
-  | 'PGMESH_LOAD_FAILED';
+  | 'PGMESH_LOAD_FAILED'
+  | 'PGMESH_REGISTRY_UNREACHABLE'
+  | 'PGMESH_LAB_INPUT'
+  | 'PGMESH_LAB';
 
 /** One finding of validation: which file, which field (a JSON pointer), and why. */
 export interface ManifestProblem {
@@ -131,5 +134,26 @@ export class LoadInputError extends PgmeshError {
 export class LoadFailedError extends PgmeshError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('PGMESH_LOAD_FAILED', message, options);
+  }
+}
+
+/** The registry `spec.images.registry` names does not answer; nothing was built or changed. */
+export class RegistryUnreachableError extends PgmeshError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('PGMESH_REGISTRY_UNREACHABLE', message, options);
+  }
+}
+
+/** `pgmesh lab up` was asked for something it cannot do; nothing was created. */
+export class LabInputError extends PgmeshError {
+  constructor(message: string) {
+    super('PGMESH_LAB_INPUT', message);
+  }
+}
+
+/** The lab could not be made, reached or removed; the message names the step and host. */
+export class LabError extends PgmeshError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('PGMESH_LAB', message, options);
   }
 }

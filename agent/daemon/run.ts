@@ -101,6 +101,7 @@ export async function startAgent(
     if (!set) return 'no valid manifest set yet';
     const status = await readClusterStatus(deps.docker, set.cluster, {
       haproxy: { host: haproxyServiceName(config.cluster), port: PORTS.haproxyStats },
+      keys: patroniStore,
     });
     return unhealthyReason(set.cluster, status) ?? null;
   }

@@ -119,7 +119,7 @@ export interface LiveSwarm {
   configs: Array<{ id: string; name: string; labels: Labels }>;
   secrets: Array<{ id: string; name: string; labels: Labels }>;
   services: LiveService[];
-  nodes: Array<{ id: string; hostname: string; ready: boolean; labels: Labels }>;
+  nodes: Array<{ id: string; hostname: string; ready: boolean; manager?: boolean; labels: Labels }>;
   /** Shards the engine places on each worker group; absent when not observed. */
   groupShards?: GroupShards;
 }
