@@ -81,16 +81,14 @@ export async function resolveImages(
   if (missing.length === 0) return pinned as ImageSet;
   const registry = m.spec.images.registry ?? options.registry;
   if (registry) await checkRegistry(registry);
-  const built = (await buildImages({
+  const built = await buildImages({
     repoRoot: repoRoot(),
     base: BASE_IMAGE,
     log: silentLogger(),
     onProgress: options.onProgress,
     only: [...missing],
-  })) as Partial<ImageSet>;
-  const pushed = registry
-    ? await pushImages(registry, built as Record<string, string>, options)
-    : built;
+  });
+  const pushed = registry ? await pushImages(registry, built, options) : built;
   return { ...pushed, ...pinned } as ImageSet;
 }
 

@@ -148,8 +148,7 @@ async function ensureImages(deps: LabDeps): Promise<{ labhost: string; registry:
     only: ['labhost', 'registry'],
     onProgress: deps.onProgress,
   });
-  if (!built.labhost || !built.registry) throw new LabError('the lab images were not built');
-  return { labhost: built.labhost, registry: built.registry };
+  return built;
 }
 
 async function startRegistry(deps: LabDeps, lab: LabLayout, image: string): Promise<void> {
