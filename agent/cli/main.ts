@@ -36,6 +36,7 @@ import type { DriftReport } from '../report/model.js';
 import { userInfo } from 'node:os';
 import { registerBenchCommands } from '../bench/cli.js';
 import { registerLabCommands } from './lab-commands.js';
+import { startNodeWatcher } from '../failover/node-watcher.js';
 
 const program = new Command();
 program
@@ -351,6 +352,30 @@ program
       for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
     });
     log.info('stopping');
+    await running.close();
+  });
+
+program
+  .command('watch')
+  .description(
+    "fence the deaths this node's engine confirms (the per-host watcher service runs this)",
+  )
+  .action(async () => {
+    const log = createLogger({ level: process.env.PGMESH_LOG_LEVEL ?? 'info' });
+    const cluster = process.env.PGMESH_CLUSTER;
+    const etcd = process.env.PGMESH_ETCD_HOSTS;
+    if (!cluster || !etcd)
+      throw new PgmeshError(
+        'PGMESH_AGENT_CONFIG',
+        'PGMESH_CLUSTER and PGMESH_ETCD_HOSTS are needed',
+      );
+    const running = await startNodeWatcher(
+      { cluster, etcdHosts: etcd.split(',') },
+      { docker: createDocker(), log },
+    );
+    await new Promise<void>((resolve) => {
+      for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
+    });
     await running.close();
   });
 

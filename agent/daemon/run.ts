@@ -1,11 +1,11 @@
 import { mkdir } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import type { Logger } from '../core/log.js';
-import { shardsPerGroup } from '../backends/shards/index.js';
+import { shardsBackend, shardsPerGroup } from '../backends/shards/index.js';
 import { swarmBackend } from '../backends/swarm/index.js';
 import { etcd3Store, fetchHttp, patroniBackend } from '../backends/patroni/index.js';
 import { FencedFailover } from '../failover/index.js';
-import { agentShardsBackend, MemberAddresses, swarmShardsContext } from './shards-context.js';
+import { swarmShardsContext } from './shards-context.js';
 import { readClusterStatus, unhealthyReason } from '../cli/health.js';
 import { haproxyServiceName, PORTS } from '../core/names.js';
 import { createEtcdClient } from '../etcd/client.js';
@@ -71,12 +71,10 @@ export async function startAgent(
           log,
         });
 
-  const addresses = new MemberAddresses(deps.docker, config.cluster);
   // Patroni's keys live in the same etcd as the agent's; its REST API is on the overlay.
   const patroniStore = etcd3Store(etcd);
   const shardsContext = swarmShardsContext(
     { cluster: config.cluster, coordinator: config.coordinator, database: config.database },
-    addresses,
     log,
   );
   const backends = [
@@ -88,7 +86,7 @@ export async function startAgent(
       // A group marked remove: true keeps its services until the engine moved its shards off.
       shardsPerGroup: (groups: string[]) => shardsPerGroup(shardsContext, groups),
     }),
-    bindBackend(agentShardsBackend(addresses), shardsContext),
+    bindBackend(shardsBackend, shardsContext),
     bindBackend(patroniBackend, {
       store: patroniStore,
       http: fetchHttp(),

@@ -25,12 +25,12 @@ import {
 import type { LabLayout, LabOptions } from '../../agent/lab/layout.js';
 import { REPO } from '../helpers/cli.js';
 
-const NAME = 'pgmtest-lab';
+const NAME = 'pgmtest-labsmoke';
 const options: LabOptions = {
   name: NAME,
   hosts: 3,
-  subnet: '192.168.214.0/24',
-  registryPort: 5214,
+  subnet: '192.168.215.0/24',
+  registryPort: 5215,
 };
 const outer = localEngine();
 const deps: LabDeps = {
@@ -39,7 +39,7 @@ const deps: LabDeps = {
   repoRoot: REPO,
   baseImage: process.env.PGMESH_BASE_IMAGE ?? 'pgmesh/base:trixie',
 };
-const SERVICE = 'pgmtest-lab-probe';
+const SERVICE = 'pgmtest-labsmoke-probe';
 let lab: LabLayout;
 
 async function leftovers(): Promise<number> {
@@ -93,12 +93,12 @@ describe('pgmesh lab', () => {
     ]);
     expect(status?.hosts.filter((h) => h.node?.manager).length).toBe(3);
     expect(status?.registry.state).toBe('running, up');
-    expect(status?.dockerHost).toBe('tcp://192.168.214.11:2375');
+    expect(status?.dockerHost).toBe('tcp://192.168.215.11:2375');
   }, 300_000);
 
   it('runs an image from the registry on every host, pinned by digest', async () => {
     const { probe } = await pushImages(lab.registryAddress, { probe: deps.baseImage });
-    expect(probe).toMatch(/^127\.0\.0\.1:5214\/pgmesh\/base@sha256:[0-9a-f]{64}$/);
+    expect(probe).toMatch(/^127\.0\.0\.1:5215\/pgmesh\/base@sha256:[0-9a-f]{64}$/);
     await hostEngine(lab.hosts[0].ip).createService({
       Name: SERVICE,
       TaskTemplate: { ContainerSpec: { Image: probe, Command: ['sleep', 'infinity'] } },

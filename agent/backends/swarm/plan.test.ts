@@ -307,12 +307,18 @@ describe('swarm plan', () => {
       .filter((s) => s.role === 'agent')
       .map((s) => s.shape.constraints.filter((c) => c.startsWith('node.id==')));
     expect(agentPins).toEqual([['node.id==node-a'], ['node.id==node-b']]);
-    // One node: one HAProxy, nothing pinned (the single-node cluster renders as before).
+    // One fenced-failover watcher per node, watching that node's engine.
+    const watcher = desired.services.find((s) => s.role === 'watcher');
+    expect([watcher?.shape.replicas, watcher?.shape.maxReplicasPerNode]).toEqual([3, 1]);
+    expect(watcher?.shape.command.at(-1)).toBe('watch');
+    expect(watcher?.shape.mounts.map((x) => x.target)).toEqual(['/var/run/docker.sock']);
+    // One node: one HAProxy, nothing pinned, no watcher (the agent's own fencing covers it).
     const single = renderSwarm(m, ctx());
     const one = single.services.find((s) => s.role === 'haproxy');
     expect([one?.shape.replicas, one?.shape.maxReplicasPerNode]).toEqual([1, 0]);
     for (const s of single.services.filter((x) => x.role === 'agent'))
       expect(s.shape.constraints).toEqual(['node.role==manager']);
+    expect(single.services.some((x) => x.role === 'watcher')).toBe(false);
   });
 
   it('a node that is down changes nothing that is rendered (no restarts during a host fault)', () => {

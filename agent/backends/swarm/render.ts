@@ -30,6 +30,7 @@ import {
   memberNameTemplate,
   networkName,
   secretName,
+  watcherServiceName,
 } from '../../core/names.js';
 
 export interface ImageSet {
@@ -329,6 +330,35 @@ function renderAgents(m: ClusterManifest, ctx: RenderContext): DesiredService[] 
 }
 
 /**
+ * On a swarm of several nodes, one fenced-failover watcher per node (as many replicas as
+ * nodes, at most one per node: a global service in effect, in the shape the backend
+ * already plans): the agent's engine events cover only its own node.
+ */
+function renderWatcher(m: ClusterManifest, ctx: RenderContext): DesiredService[] {
+  const hosts = placementNodeIds(ctx.nodes).length;
+  if (hosts < 2 || !m.spec.patroni.fencedFailover) return [];
+  const cluster = m.metadata.name;
+  const name = watcherServiceName(cluster);
+  const shape = emptyShape(
+    ctx.images.agent,
+    serviceLabels(cluster, 'watcher', 'watcher'),
+    networkName(cluster),
+  );
+  shape.replicas = hosts;
+  shape.maxReplicasPerNode = 1;
+  shape.hostname = `${name}-{{.Task.Slot}}`;
+  shape.command = ['node', '--enable-source-maps', 'dist/agent/cli/main.js', 'watch'];
+  shape.env = [
+    `PGMESH_CLUSTER=${cluster}`,
+    `PGMESH_ETCD_HOSTS=${etcdClientUrls(cluster, m.spec.etcd.members).join(',')}`,
+  ];
+  shape.mounts = [
+    { type: 'bind', source: PATHS.dockerSocket, target: PATHS.dockerSocket, readOnly: false },
+  ];
+  return [{ name, role: 'watcher', group: 'watcher', shape }];
+}
+
+/**
  * The whole Swarm side of a cluster, as data: pure, so plan() and its tests see exactly
  * what apply() would create. Groups marked `remove: true` are left out and listed in
  * `groupsToRemove`, which is what allows plan() to delete their services.
@@ -343,6 +373,7 @@ export function renderSwarm(m: ClusterManifest, ctx: RenderContext): DesiredSwar
     ...keep.map((g) => renderGroup(m, g, 'worker', ctx, configs)),
     renderHaproxy(m, ctx, configs),
     ...renderAgents(m, ctx),
+    ...renderWatcher(m, ctx),
   ];
   return {
     cluster,

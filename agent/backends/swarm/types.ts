@@ -4,7 +4,8 @@
  * are referenced by *name*; apply resolves names to IDs at the moment it acts.
  */
 
-export type ServiceRole = 'etcd' | 'coordinator' | 'worker' | 'haproxy' | 'agent' | 'git';
+export type ServiceRole =
+  'etcd' | 'coordinator' | 'worker' | 'haproxy' | 'agent' | 'git' | 'watcher';
 
 export const LABEL_MANAGED = 'pgmesh.managed';
 export const LABEL_CLUSTER = 'pgmesh.cluster';
