@@ -23,7 +23,10 @@ export type ErrorCode =
   | 'PGMESH_LOAD_FAILED'
   | 'PGMESH_REGISTRY_UNREACHABLE'
   | 'PGMESH_LAB_INPUT'
-  | 'PGMESH_LAB';
+  | 'PGMESH_LAB'
+  | 'PGMESH_CLUSTER_UNKNOWN'
+  | 'PGMESH_PLAN_STALE'
+  | 'PGMESH_CONFIRMATION_REQUIRED';
 
 /** One finding of validation: which file, which field (a JSON pointer), and why. */
 export interface ManifestProblem {

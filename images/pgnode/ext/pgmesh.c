@@ -26,6 +26,8 @@
  *    tables the statement opened for writing are noted for the transaction; a second
  *    server in one transaction raises an error (no two-phase commit over postgres_fdw),
  *    unless pgmesh.cross_group_writes = 'allow'.
+ *
+ * Hooks and GUCs are registered in init.c; this file exposes the functions they call.
  */
 #include "postgres.h"
 
@@ -59,24 +61,7 @@
 
 #include "pgmesh.h"
 
-PG_MODULE_MAGIC;
-
 #define PGMESH_ROUTER_VERSION "0.1.0"
-
-void		_PG_init(void);
-
-static planner_hook_type prev_planner_hook = NULL;
-static ExecutorFinish_hook_type prev_executor_finish_hook = NULL;
-
-static bool pgmesh_enable_routing = true;
-static bool pgmesh_enable_topk = true;
-static int	pgmesh_cross_group_writes = 0;
-
-static const struct config_enum_entry cross_group_options[] = {
-	{"refuse", 0, false},
-	{"allow", 1, false},
-	{NULL, 0, false}
-};
 
 /* Foreign servers written in the current top-level transaction. */
 static LocalTransactionId tracked_lxid = InvalidLocalTransactionId;
@@ -97,7 +82,6 @@ distributed_parent(Relation rel)
 {
 	PartitionKey key;
 	PartitionDesc pd;
-	TupleDesc	ptd = RelationGetDescr(rel);
 
 	if (rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
 		return false;
@@ -111,11 +95,6 @@ distributed_parent(Relation rel)
 	for (int i = 0; i < pd->nparts; i++)
 	{
 		if (get_rel_relkind(pd->oids[i]) != RELKIND_FOREIGN_TABLE)
-			return false;
-	}
-	for (int a = 0; a < ptd->natts; a++)
-	{
-		if (TupleDescAttr(ptd, a)->attisdropped)
 			return false;
 	}
 	return true;
@@ -134,7 +113,16 @@ same_layout(Relation parent, Relation part)
 		Form_pg_attribute x = TupleDescAttr(a, i);
 		Form_pg_attribute y = TupleDescAttr(b, i);
 
-		if (y->attisdropped || x->atttypid != y->atttypid ||
+		/*
+		 * Dropped columns are fine where both have them at the same position (a DROP
+		 * COLUMN propagated to every partition): the swapped range-table entry keeps
+		 * the parent's attribute numbers.
+		 */
+		if (x->attisdropped != y->attisdropped)
+			return false;
+		if (x->attisdropped)
+			continue;
+		if (x->atttypid != y->atttypid ||
 			strcmp(NameStr(x->attname), NameStr(y->attname)) != 0)
 			return false;
 	}
@@ -618,13 +606,15 @@ maybe_topk(Query *q, RouteContext *ctx)
 	return result ? result : q;
 }
 
-static PlannedStmt *
-pgmesh_planner(Query *parse, const char *query_string, int cursorOptions,
-			   ParamListInfo boundParams)
+/*
+ * Routing and top-k rewriting of a query about to be planned (planner hook, init.c).
+ * Returns the query to plan; *parents gets the OIDs of the routed parents, which the
+ * plan must depend on.
+ */
+Query *
+pgmesh_route_query(Query *parse, ParamListInfo boundParams, List **parents)
 {
-	PlannedStmt *stmt;
 	RouteContext ctx = {boundParams, NIL};
-	ListCell   *lc;
 
 	if (pgmesh_enable_routing && parse->commandType != CMD_UTILITY)
 	{
@@ -632,13 +622,8 @@ pgmesh_planner(Query *parse, const char *query_string, int cursorOptions,
 		if (pgmesh_enable_topk)
 			parse = maybe_topk(parse, &ctx);
 	}
-	if (prev_planner_hook)
-		stmt = prev_planner_hook(parse, query_string, cursorOptions, boundParams);
-	else
-		stmt = standard_planner(parse, query_string, cursorOptions, boundParams);
-	foreach(lc, ctx.parents)
-		stmt->relationOids = list_append_unique_oid(stmt->relationOids, lfirst_oid(lc));
-	return stmt;
+	*parents = ctx.parents;
+	return parse;
 }
 
 /* ---------- cross-group write check ---------- */
@@ -650,6 +635,14 @@ note_written(ResultRelInfo *rri)
 	Oid			server;
 
 	if (rel == NULL || rel->rd_rel->relkind != RELKIND_FOREIGN_TABLE)
+		return;
+	/*
+	 * The engine's remote-statement tables (pgmesh_part.pgmesh_remote_<group>, see
+	 * sql/engine/007_ddl.sql) carry DDL and reference-table copies to every group on
+	 * purpose.
+	 */
+	if (strncmp(RelationGetRelationName(rel), "pgmesh_remote_", 14) == 0 &&
+		strcmp(get_namespace_name(RelationGetNamespace(rel)), "pgmesh_part") == 0)
 		return;
 	server = GetForeignTable(RelationGetRelid(rel))->serverid;
 	if (MyProc->vxid.lxid != tracked_lxid)
@@ -678,8 +671,9 @@ pgmesh_wrote_in_xact(void)
 	return MyProc->vxid.lxid == tracked_lxid && OidIsValid(written_server);
 }
 
-static void
-pgmesh_executor_finish(QueryDesc *queryDesc)
+/* Notes the servers a finished statement wrote to (ExecutorFinish hook, init.c). */
+void
+pgmesh_note_writes(QueryDesc *queryDesc)
 {
 	EState	   *estate = queryDesc->estate;
 	ListCell   *lc;
@@ -688,10 +682,6 @@ pgmesh_executor_finish(QueryDesc *queryDesc)
 		note_written(lfirst(lc));
 	foreach(lc, estate->es_tuple_routing_result_relations)
 		note_written(lfirst(lc));
-	if (prev_executor_finish_hook)
-		prev_executor_finish_hook(queryDesc);
-	else
-		standard_ExecutorFinish(queryDesc);
 }
 
 PG_FUNCTION_INFO_V1(pgmesh_router_version);
@@ -699,28 +689,4 @@ Datum
 pgmesh_router_version(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_TEXT_P(cstring_to_text(PGMESH_ROUTER_VERSION));
-}
-
-void
-_PG_init(void)
-{
-	DefineCustomBoolVariable("pgmesh.enable_routing",
-							 "Route queries with a fixed distribution key to their shard and fan out top-k.",
-							 NULL, &pgmesh_enable_routing, true, PGC_USERSET, 0,
-							 NULL, NULL, NULL);
-	DefineCustomBoolVariable("pgmesh.enable_topk",
-							 "Push ORDER BY ... LIMIT k to every shard of a distributed table.",
-							 NULL, &pgmesh_enable_topk, true, PGC_USERSET, 0,
-							 NULL, NULL, NULL);
-	DefineCustomEnumVariable("pgmesh.cross_group_writes",
-							 "Whether a transaction may write to more than one worker group (not atomic).",
-							 NULL, &pgmesh_cross_group_writes, 0, cross_group_options,
-							 PGC_USERSET, 0, NULL, NULL, NULL);
-	pgmesh_direct_init();
-	MarkGUCPrefixReserved("pgmesh");
-
-	prev_planner_hook = planner_hook;
-	planner_hook = pgmesh_planner;
-	prev_executor_finish_hook = ExecutorFinish_hook;
-	ExecutorFinish_hook = pgmesh_executor_finish;
 }

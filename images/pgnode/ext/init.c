@@ -1,0 +1,185 @@
+/*
+ * pgmesh module entry point: _PG_init, every hook and every GUC of the module.
+ *
+ * Each hook below calls the parts of the module in a fixed order and then the previous
+ * hook (or the standard function), so the order of the parts is visible here and not
+ * in the order their init functions happened to run. A new part exposes functions in
+ * pgmesh.h and is called from the hook it needs.
+ */
+#include "postgres.h"
+
+#include "executor/executor.h"
+#include "fmgr.h"
+#include "optimizer/planner.h"
+#include "tcop/utility.h"
+#include "utils/guc.h"
+
+#include "pgmesh.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+/* ---------- GUCs ---------- */
+bool		pgmesh_enable_routing = true;
+bool		pgmesh_enable_topk = true;
+int			pgmesh_cross_group_writes = 0;
+bool		pgmesh_direct_reads = true;
+int			pgmesh_direct_read_max_rows = 1000;
+
+int			pgmesh_exec_nesting = 0;
+
+static const struct config_enum_entry cross_group_options[] = {
+	{"refuse", 0, false},
+	{"allow", 1, false},
+	{NULL, 0, false}
+};
+
+static planner_hook_type prev_planner_hook = NULL;
+static ExecutorStart_hook_type prev_executor_start_hook = NULL;
+static ExecutorRun_hook_type prev_executor_run_hook = NULL;
+static ExecutorFinish_hook_type prev_executor_finish_hook = NULL;
+static ProcessUtility_hook_type prev_process_utility_hook = NULL;
+
+/* ---------- hooks ---------- */
+
+static PlannedStmt *
+pgmesh_planner_hook(Query *parse, const char *query_string, int cursorOptions,
+					ParamListInfo boundParams)
+{
+	PlannedStmt *stmt;
+	List	   *parents = NIL;
+	ListCell   *lc;
+
+	parse = pgmesh_route_query(parse, boundParams, &parents);
+	if (prev_planner_hook)
+		stmt = prev_planner_hook(parse, query_string, cursorOptions, boundParams);
+	else
+		stmt = standard_planner(parse, query_string, cursorOptions, boundParams);
+	/* A shard move (detach/attach on a parent) must invalidate routed plans. */
+	foreach(lc, parents)
+		stmt->relationOids = list_append_unique_oid(stmt->relationOids, lfirst_oid(lc));
+	return stmt;
+}
+
+static void
+pgmesh_executor_start_hook(QueryDesc *qd, int eflags)
+{
+	pgmesh_direct_executor_start(qd, eflags);
+	if (prev_executor_start_hook)
+		prev_executor_start_hook(qd, eflags);
+	else
+		standard_ExecutorStart(qd, eflags);
+}
+
+static void
+pgmesh_executor_run_hook(QueryDesc *qd, ScanDirection direction, uint64 count,
+						 bool execute_once)
+{
+	pgmesh_exec_nesting++;
+	PG_TRY();
+	{
+		if (prev_executor_run_hook)
+			prev_executor_run_hook(qd, direction, count, execute_once);
+		else
+			standard_ExecutorRun(qd, direction, count, execute_once);
+	}
+	PG_FINALLY();
+	{
+		pgmesh_exec_nesting--;
+	}
+	PG_END_TRY();
+}
+
+static void
+pgmesh_executor_finish_hook(QueryDesc *qd)
+{
+	pgmesh_note_writes(qd);
+	pgmesh_exec_nesting++;
+	PG_TRY();
+	{
+		if (prev_executor_finish_hook)
+			prev_executor_finish_hook(qd);
+		else
+			standard_ExecutorFinish(qd);
+	}
+	PG_FINALLY();
+	{
+		pgmesh_exec_nesting--;
+	}
+	PG_END_TRY();
+}
+
+void
+pgmesh_next_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+					ProcessUtilityContext context, ParamListInfo params,
+					QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	if (prev_process_utility_hook)
+		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context, params,
+								  queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+}
+
+/* DDL propagation (ddl.c) decides; it runs the statement through pgmesh_next_utility. */
+static void
+pgmesh_process_utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+							ProcessUtilityContext context, ParamListInfo params,
+							QueryEnvironment *queryEnv, DestReceiver *dest,
+							QueryCompletion *qc)
+{
+	pgmesh_ddl_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+}
+
+/* ---------- GUC definitions ---------- */
+
+static void
+define_gucs(void)
+{
+	DefineCustomBoolVariable("pgmesh.enable_routing",
+							 "Route queries with a fixed distribution key to their shard and fan out top-k.",
+							 NULL, &pgmesh_enable_routing, true, PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("pgmesh.enable_topk",
+							 "Push ORDER BY ... LIMIT k to every shard of a distributed table.",
+							 NULL, &pgmesh_enable_topk, true, PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomEnumVariable("pgmesh.cross_group_writes",
+							 "Whether a transaction may write to more than one worker group (not atomic).",
+							 NULL, &pgmesh_cross_group_writes, 0, cross_group_options,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("pgmesh.direct_reads",
+							 "Read postgres_fdw tables in one round trip per shard for top-level read-only statements outside transaction blocks.",
+							 NULL, &pgmesh_direct_reads, true, PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("pgmesh.direct_read_max_rows",
+							"Largest estimated row count of a foreign scan read directly (its result is buffered).",
+							NULL, &pgmesh_direct_read_max_rows, 1000, 0, 1000000,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("pgmesh.propagate_ddl",
+							 "Propagate schema changes on distributed and reference tables to every shard.",
+							 "The engine's own functions turn it off while they change shards themselves.",
+							 &pgmesh_propagate_ddl, true, PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	MarkGUCPrefixReserved("pgmesh");
+}
+
+void
+_PG_init(void)
+{
+	define_gucs();
+	pgmesh_direct_register();
+
+	prev_planner_hook = planner_hook;
+	planner_hook = pgmesh_planner_hook;
+	prev_executor_start_hook = ExecutorStart_hook;
+	ExecutorStart_hook = pgmesh_executor_start_hook;
+	prev_executor_run_hook = ExecutorRun_hook;
+	ExecutorRun_hook = pgmesh_executor_run_hook;
+	prev_executor_finish_hook = ExecutorFinish_hook;
+	ExecutorFinish_hook = pgmesh_executor_finish_hook;
+	prev_process_utility_hook = ProcessUtility_hook;
+	ProcessUtility_hook = pgmesh_process_utility_hook;
+}
