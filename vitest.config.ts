@@ -42,6 +42,16 @@ export default defineConfig({
         },
       },
       {
+        // The default cluster across a `pgmesh lab` (npm run test:lab; docs/multihost.md).
+        test: {
+          name: 'lab',
+          include: ['test/lab/**/*.test.ts'],
+          testTimeout: 3_600_000,
+          hookTimeout: 1_800_000,
+          fileParallelism: false,
+        },
+      },
+      {
         // Fault injection, many trials per fault (npm run test:chaos; docs/ha.md).
         test: {
           name: 'chaos',

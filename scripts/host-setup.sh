@@ -67,6 +67,12 @@ ensure_base_image() {
 }
 
 ensure_engine
+# A remote swarm (pgmesh up with DOCKER_HOST): this machine only builds images.
+if [ "${PGMESH_HOST_SETUP_SKIP_SWARM:-0}" = 1 ]; then
+  ensure_base_image
+  say "ready: engine $(docker version --format '{{.Server.Version}}') (builder only), base $BASE_TAG"
+  exit 0
+fi
 ensure_swarm
 ensure_base_image
 say "ready: engine $(docker version --format '{{.Server.Version}}'), swarm active, base $BASE_TAG"

@@ -2,7 +2,7 @@ import type Docker from 'dockerode';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PgmeshError } from '../core/errors.js';
-import { execInService } from '../docker/client.js';
+import { execInService, remoteEngineHost, taskNodeAddresses } from '../docker/client.js';
 import { agentServiceName } from '../core/names.js';
 import type { ClusterManifest } from '../manifests/types.js';
 import { stateDir } from './state.js';
@@ -36,7 +36,12 @@ export async function callAgent(
   const bearer = await token(docker, m);
   const errors: string[] = [];
   for (let i = 0; i < Math.max(1, m.spec.agent.replicas); i++) {
-    const url = `http://127.0.0.1:${m.spec.agent.port + i}${path}`;
+    // On a remote swarm the replica's port is published on the node that runs it.
+    const host = remoteEngineHost(docker)
+      ? ((await taskNodeAddresses(docker, agentServiceName(m.metadata.name, i + 1)))[0] ??
+        remoteEngineHost(docker))
+      : '127.0.0.1';
+    const url = `http://${host}:${m.spec.agent.port + i}${path}`;
     try {
       const res = await fetch(url, {
         method,

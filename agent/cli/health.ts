@@ -1,5 +1,6 @@
 import { etcdctl } from './etcdctl.js';
 import type Docker from 'dockerode';
+import { remoteEngineHost } from '../docker/client.js';
 import type { ClusterManifest } from '../manifests/types.js';
 import { PATRONI_NAMESPACE } from '../core/names.js';
 
@@ -143,14 +144,28 @@ export function scopesOf(m: ClusterManifest): string[] {
   ];
 }
 
+/** Reads Patroni's keys; the agent passes its own etcd client's store (PatroniStore). */
+export interface PatroniKeyReader {
+  list(prefix: string): Promise<EtcdKv[]>;
+}
+
 export async function readClusterStatus(
   docker: Docker,
   m: ClusterManifest,
-  options: { haproxy?: StatsEndpoint } = {},
+  options: { haproxy?: StatsEndpoint; keys?: PatroniKeyReader } = {},
 ): Promise<ClusterStatus> {
-  const kvs = await readPatroniKeys(docker, m);
+  // The agent reads etcd with its own client: `docker exec etcdctl` needs an etcd member
+  // on the agent's own node, which a swarm of several nodes does not promise.
+  const kvs = options.keys
+    ? await options.keys.list(PATRONI_NAMESPACE)
+    : await readPatroniKeys(docker, m);
+  // On a remote swarm, HAProxy's published ports are on the manager's address (HAProxy
+  // runs on every host there).
+  const remote = remoteEngineHost(docker);
+  const at =
+    options.haproxy ?? (remote ? { host: remote, port: m.spec.haproxy.ports.stats } : undefined);
   // HAProxy may be restarting; its absence is part of the status, not an error.
-  const haproxy = await readHaproxy(m, options.haproxy).catch((): HaproxyServer[] => []);
+  const haproxy = await readHaproxy(m, at).catch((): HaproxyServer[] => []);
   return { groups: groupsFromKeys(kvs, scopesOf(m)), haproxy };
 }
 

@@ -22,6 +22,15 @@ export const EXAMPLES: Record<string, string[]> = {
   pause: ['pgmesh pause --reason "disk full on node 2"'],
   resume: ['pgmesh resume'],
   agent: ['pgmesh agent   # as the agent service runs it; configured by PGMESH_* variables'],
+  watch: [
+    'pgmesh watch   # as the per-host watcher service runs it (PGMESH_CLUSTER, PGMESH_ETCD_HOSTS)',
+  ],
+  lab: [
+    'pgmesh lab up --hosts 3',
+    'export DOCKER_HOST=tcp://192.168.213.11:2375 && pgmesh up',
+    'pgmesh lab status',
+    'pgmesh lab down',
+  ],
   load: [
     'pgmesh load memory.memory_entries rows.csv',
     'cat rows.jsonl | pgmesh load memory.memory_entries --format jsonl',

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { Command, Option } from 'commander';
 import { PgmeshError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/log.js';
-import { createDocker } from '../docker/client.js';
+import { createDocker, remoteEngineHost } from '../docker/client.js';
 import { loadManifestSet } from '../manifests/load.js';
 import {
   APPLY_PAUSE_BY,
@@ -18,7 +18,7 @@ import {
 import { readClusterStatus } from './health.js';
 import { groupServiceName } from '../core/names.js';
 import { info, json, out, progress } from './output.js';
-import { ensureHost, repoRoot, resolveImages } from './host.js';
+import { endpointHosts, ensureHost, repoRoot, resolveImages, resolveRegistry } from './host.js';
 import { pgpassPath, readPassword, secretSink, forgetState } from './state.js';
 import { renderStatus, connectionLines } from './render-status.js';
 import { serviceContainers } from '../docker/client.js';
@@ -36,6 +36,8 @@ import type { DriftReport } from '../report/model.js';
 import { userInfo } from 'node:os';
 import type { PauseInfo } from '../gate/pause.js';
 import { registerBenchCommands } from '../bench/cli.js';
+import { registerLabCommands } from './lab-commands.js';
+import { startNodeWatcher } from '../failover/node-watcher.js';
 import { locateCluster, recordCluster } from './locate.js';
 import { addExamples, bashCompletion } from './help.js';
 import { confirm } from './confirm.js';
@@ -51,7 +53,15 @@ program
   .name('pgmesh')
   .description('A distributed PostgreSQL cluster on Docker Swarm, converged from manifests')
   .version(cliVersion(), '-V, --version')
-  .showHelpAfterError();
+  .option(
+    '--docker-host <url>',
+    "the cluster's Swarm manager (tcp://HOST:PORT), as DOCKER_HOST; images are still built by this machine's engine",
+  )
+  .showHelpAfterError()
+  .hook('preAction', (cmd) => {
+    const host = (cmd.opts() as { dockerHost?: string }).dockerHost;
+    if (host) process.env.DOCKER_HOST = host;
+  });
 
 const manifestsOption = (): Option =>
   new Option(
@@ -86,8 +96,9 @@ function runningCluster(opts: { cluster?: string; manifests?: string }) {
  * image, and the pause is released after (unless someone else had pulled it).
  */
 async function buildAndApply(set: ManifestSet, log: Logger) {
-  const images = await resolveImages(set.cluster, { onProgress: progress('build: ') });
   const docker = createDocker();
+  const registry = await resolveRegistry(set.cluster, docker, info);
+  const images = await resolveImages(set.cluster, { onProgress: progress('build: '), registry });
   const cluster = set.cluster.metadata.name;
   const held = await holdPause(docker, cluster, APPLY_PAUSE_BY, 'the CLI is applying');
   if (held) info('paused the agent while the CLI applies');
@@ -130,7 +141,9 @@ program
     const log = createLogger({ level: process.env.PGMESH_LOG_LEVEL ?? 'warn' });
     const dir = opts.manifests ?? defaultManifests();
     let set = await loadManifestSet(dir);
-    await ensureHost(progress('host: '));
+    await ensureHost(progress('host: '), {
+      remoteSwarm: remoteEngineHost(createDocker()) !== undefined,
+    });
     const repo = set.cluster.spec.agent.repository;
     let repoNote = '';
     if (!repo.url) {
@@ -158,10 +171,11 @@ program
     if (await releaseDownPause(docker, m)) info('released the pause that `pgmesh down` left');
     out(renderStatus(m, status));
     out('');
-    for (const line of connectionLines(m, pgpassPath(m.metadata.name))) out(line);
+    const hosts = await endpointHosts(docker, m);
+    for (const line of connectionLines(m, pgpassPath(m.metadata.name), hosts)) out(line);
     if (repoNote) out(repoNote);
     if (m.spec.agent.replicas > 0)
-      out(`agent:      http://127.0.0.1:${m.spec.agent.port}/drift (pgmesh drift)`);
+      out(`agent:      http://${hosts[0]}:${m.spec.agent.port}/drift (pgmesh drift)`);
     info(`cluster ${m.metadata.name} is healthy (${((Date.now() - started) / 1000).toFixed(0)} s)`);
   });
 
@@ -244,8 +258,10 @@ program
   .addOption(outputOption())
   .action(async (opts: { manifests?: string; output: string }) => {
     const set = await resolveSet(opts.manifests);
-    const images = await resolveImages(set.cluster);
-    const plan = await planCluster(createDocker(), set, images);
+    const docker = createDocker();
+    const registry = await resolveRegistry(set.cluster, docker);
+    const images = await resolveImages(set.cluster, { registry });
+    const plan = await planCluster(docker, set, images);
     if (opts.output === 'json') {
       json({
         commit: set.digest,
@@ -443,8 +459,33 @@ program
     await running.close();
   });
 
+program
+  .command('watch')
+  .description(
+    "fence the deaths this node's engine confirms (the per-host watcher service runs this)",
+  )
+  .action(async () => {
+    const log = createLogger({ level: process.env.PGMESH_LOG_LEVEL ?? 'info' });
+    const cluster = process.env.PGMESH_CLUSTER;
+    const etcd = process.env.PGMESH_ETCD_HOSTS;
+    if (!cluster || !etcd)
+      throw new PgmeshError(
+        'PGMESH_AGENT_CONFIG',
+        'PGMESH_CLUSTER and PGMESH_ETCD_HOSTS are needed',
+      );
+    const running = await startNodeWatcher(
+      { cluster, etcdHosts: etcd.split(',') },
+      { docker: createDocker(), log },
+    );
+    await new Promise<void>((resolve) => {
+      for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
+    });
+    await running.close();
+  });
+
 registerBenchCommands(program);
 registerMcpCommand(program);
+registerLabCommands(program);
 
 program
   .command('completion')

@@ -30,13 +30,24 @@ export function renderStatus(m: ClusterManifest, status: ClusterStatus): string 
   return `Cluster ${m.metadata.name}\n\n${table(rows)}\n\n${status.haproxy.length ? table(ha) : 'HAProxy: no stats (is it running?)'}`;
 }
 
-export function connectionLines(m: ClusterManifest, pgpass: string): string[] {
+/**
+ * How to connect. `hosts` are the addresses that run HAProxy (one on a single node; one
+ * per host on a swarm of several): the URLs list them all, so a client whose libpq tries
+ * the next host reaches the endpoint when the host running one HAProxy dies.
+ */
+export function connectionLines(
+  m: ClusterManifest,
+  pgpass: string,
+  hosts: string[] = ['127.0.0.1'],
+): string[] {
   const { readWrite, readOnly, stats } = m.spec.haproxy.ports;
   const db = m.spec.postgres.database;
+  const list = (port: number): string => hosts.map((h) => `${h}:${port}`).join(',');
+  const many = hosts.length > 1 ? '&target_session_attrs=read-write' : '';
   return [
-    `read-write: postgresql://postgres@127.0.0.1:${readWrite}/${db}`,
-    `read-only:  postgresql://postgres@127.0.0.1:${readOnly}/${db}`,
-    `stats:      http://127.0.0.1:${stats}/stats`,
+    `read-write: postgresql://postgres@${list(readWrite)}/${db}${many ? `?${many.slice(1)}` : ''}`,
+    `read-only:  postgresql://postgres@${list(readOnly)}/${db}`,
+    `stats:      http://${hosts[0]}:${stats}/stats`,
     `password:   in ${pgpass} (export PGPASSFILE=${pgpass}), or run: pgmesh psql`,
   ];
 }

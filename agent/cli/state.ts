@@ -26,8 +26,10 @@ export async function savePassword(m: ClusterManifest, password: string): Promis
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await writePrivate(join(dir, 'postgres-password'), password);
   const { readWrite, readOnly } = m.spec.haproxy.ports;
-  const lines = ['127.0.0.1', 'localhost'].flatMap((h) =>
-    [readWrite, readOnly].map((p) => `${h}:${p}:*:postgres:${password.replace(/[:\\]/g, '\\$&')}`),
+  // Any host: the endpoint is 127.0.0.1 on a single node and every HAProxy host's
+  // address on a swarm of several (a `pgmesh lab`).
+  const lines = [readWrite, readOnly].map(
+    (p) => `*:${p}:*:postgres:${password.replace(/[:\\]/g, '\\$&')}`,
   );
   await writePrivate(pgpassPath(cluster), `${lines.join('\n')}\n`);
 }

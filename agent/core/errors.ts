@@ -21,6 +21,9 @@ export type ErrorCode =
   | 'PGMESH_AGENT_UNREACHABLE'
   | 'PGMESH_LOAD_INPUT'
   | 'PGMESH_LOAD_FAILED'
+  | 'PGMESH_REGISTRY_UNREACHABLE'
+  | 'PGMESH_LAB_INPUT'
+  | 'PGMESH_LAB'
   | 'PGMESH_CLUSTER_UNKNOWN'
   | 'PGMESH_PLAN_STALE'
   | 'PGMESH_CONFIRMATION_REQUIRED'
@@ -166,5 +169,26 @@ export class McpRateLimitedError extends PgmeshError {
 export class McpFailedError extends PgmeshError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('PGMESH_MCP_FAILED', message, options);
+  }
+}
+
+/** The registry `spec.images.registry` names does not answer; nothing was built or changed. */
+export class RegistryUnreachableError extends PgmeshError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('PGMESH_REGISTRY_UNREACHABLE', message, options);
+  }
+}
+
+/** `pgmesh lab up` was asked for something it cannot do; nothing was created. */
+export class LabInputError extends PgmeshError {
+  constructor(message: string) {
+    super('PGMESH_LAB_INPUT', message);
+  }
+}
+
+/** The lab could not be made, reached or removed; the message names the step and host. */
+export class LabError extends PgmeshError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('PGMESH_LAB', message, options);
   }
 }

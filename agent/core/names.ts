@@ -52,6 +52,11 @@ export function agentServiceName(cluster: string, index: number): string {
   return `${cluster}-agent-${index}`;
 }
 
+/** The per-host fenced-failover watcher (agent/failover/node-watcher.ts). */
+export function watcherServiceName(cluster: string): string {
+  return `${cluster}-watcher`;
+}
+
 /** The bare repository `up` makes on the host when the manifest names no repository. */
 export function localRepositoryPath(cluster: string): string {
   return `/var/lib/pgmesh/${cluster}/manifests.git`;
@@ -87,7 +92,17 @@ export const PORTS = {
   haproxyReadOnly: 5433,
   haproxyStats: 8404,
   agentApi: 8080,
+  /** HAProxy's port for the first worker group's primary; the next groups follow. */
+  workerRouteBase: 6001,
 } as const;
+
+/**
+ * The port inside HAProxy that leads to a worker group's primary: by the group's place in
+ * the Cluster manifest's workerGroups (groups marked `remove` keep theirs until gone).
+ */
+export function workerRoutePort(index: number): number {
+  return PORTS.workerRouteBase + index;
+}
 
 /** Paths inside the containers (the image contract in images/README.md). */
 export const PATHS = {

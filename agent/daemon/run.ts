@@ -2,11 +2,11 @@ import { mkdir } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import type { Logger } from '../core/log.js';
 import { orderedBackends } from '../backends/registry.js';
-import { shardsPerGroup } from '../backends/shards/index.js';
+import { shardsBackend, shardsPerGroup } from '../backends/shards/index.js';
 import { swarmBackend } from '../backends/swarm/index.js';
 import { etcd3Store, fetchHttp, patroniBackend } from '../backends/patroni/index.js';
 import { FencedFailover } from '../failover/index.js';
-import { agentShardsBackend, MemberAddresses, swarmShardsContext } from './shards-context.js';
+import { swarmShardsContext } from './shards-context.js';
 import { readClusterStatus, unhealthyReason } from '../cli/health.js';
 import { haproxyServiceName, PORTS } from '../core/names.js';
 import { createEtcdClient } from '../etcd/client.js';
@@ -74,12 +74,10 @@ export async function startAgent(
           log,
         });
 
-  const addresses = new MemberAddresses(deps.docker, config.cluster);
   // Patroni's keys live in the same etcd as the agent's; its REST API is on the overlay.
   const patroniStore = etcd3Store(etcd);
   const shardsContext = swarmShardsContext(
     { cluster: config.cluster, coordinator: config.coordinator, database: config.database },
-    addresses,
     log,
   );
   // The registry's order (agent/backends/registry.ts); the CLI builds the same list.
@@ -97,7 +95,7 @@ export async function startAgent(
       http: fetchHttp(),
       onProgress: (line: string) => log.info({ backend: 'patroni', progress: line }, 'progress'),
     }),
-    shards: bindBackend(agentShardsBackend(addresses), shardsContext),
+    shards: bindBackend(shardsBackend, shardsContext),
   });
 
   async function clusterHealthy(): Promise<string | null> {
@@ -105,6 +103,7 @@ export async function startAgent(
     if (!set) return 'no valid manifest set yet';
     const status = await readClusterStatus(deps.docker, set.cluster, {
       haproxy: { host: haproxyServiceName(config.cluster), port: PORTS.haproxyStats },
+      keys: patroniStore,
     });
     return unhealthyReason(set.cluster, status) ?? null;
   }

@@ -3,11 +3,9 @@ import pg from 'pg';
 import type { Logger } from '../core/log.js';
 import { PgmeshError } from '../core/errors.js';
 import { readSecretFile } from '../server/secrets.js';
-import type Docker from 'dockerode';
-import { shardsBackend, type ShardsContext } from '../backends/shards/index.js';
-import { LABEL_CLUSTER, LABEL_GROUP, LABEL_ROLE } from '../backends/swarm/types.js';
+import type { ShardsContext } from '../backends/shards/index.js';
 import type { CoordinatorSession } from '../backends/shards/types.js';
-import { groupTasksHost, PORTS } from '../core/names.js';
+import { groupTasksHost, haproxyServiceName, PORTS, workerRoutePort } from '../core/names.js';
 
 export const POSTGRES_PASSWORD_FILE = '/run/secrets/postgres-password';
 
@@ -61,66 +59,25 @@ export function coordinatorConnect(
 }
 
 /**
- * The members' addresses of each worker group. libpq moves on to the next *host* of a
- * list when a server is read-only, but not to the next address of one name, so a single
- * `tasks.<service>` name cannot find a group's primary: the engine gets every member's
- * address instead. Addresses change when a task is replaced; the agent refreshes them at
- * every observation, and the shards backend updates the engine's server when they differ
- * (a failover keeps addresses: the replica that takes over was already in the list).
+ * How the coordinator reaches a worker group: through HAProxy's route for the group (its
+ * own port, `workerRoutePort`), which follows Patroni's /primary check and Docker's DNS
+ * like the client endpoint does. Member addresses are never stored: a member that
+ * restarts on a new address is followed by HAProxy's resolver within a second, and a
+ * failover by its next check, without waiting for an agent cycle. Not `tasks.<group>`
+ * with target_session_attrs=read-write: libpq moves to the next *host* of a list when a
+ * server is read-only, not to the next address of one name (checked on the lab: every
+ * attempt ended "session is read-only" at the replica that sorted first). `<cluster>-haproxy`
+ * resolves to every HAProxy task; libpq does try each address of a name whose connection
+ * fails, so a dead HAProxy host is passed over.
  */
-export class MemberAddresses {
-  readonly #cache = new Map<string, string[]>();
-
-  constructor(
-    private readonly docker: Docker,
-    private readonly cluster: string,
-  ) {}
-
-  async refresh(): Promise<void> {
-    const services = await this.docker.listServices({
-      filters: { label: [`${LABEL_CLUSTER}=${this.cluster}`, `${LABEL_ROLE}=worker`] },
-    });
-    for (const svc of services) {
-      const group = svc.Spec?.Labels?.[LABEL_GROUP];
-      if (!group) continue;
-      try {
-        const found = await lookup(groupTasksHost(this.cluster, group), { all: true, family: 4 });
-        this.#cache.set(group, [...new Set(found.map((a) => a.address))].sort());
-      } catch {
-        // No member is healthy yet: keep what was known.
-      }
-    }
-  }
-
-  hosts(group: string): string[] {
-    return this.#cache.get(group) ?? [groupTasksHost(this.cluster, group)];
-  }
-}
-
-/** The shards backend's context inside the Swarm cluster (see its readme). */
-export function swarmShardsContext(
-  at: Coordinates,
-  addresses: MemberAddresses,
-  log: Logger,
-): ShardsContext {
+export function swarmShardsContext(at: Coordinates, log: Logger): ShardsContext {
   return {
     connect: coordinatorConnect(at),
-    groupHosts: (group) => addresses.hosts(group),
-    workerPort: PORTS.postgres,
+    groupHosts: () => [haproxyServiceName(at.cluster)],
+    groupPort: (_group, index) => workerRoutePort(index),
     workerDatabase: at.database,
     workerUser: 'postgres',
     workerPasswordFile: POSTGRES_PASSWORD_FILE,
     onProgress: (p) => log.info({ backend: 'shards', progress: p }, 'progress'),
-  };
-}
-
-/** The shards backend as the agent runs it: member addresses refreshed at each observation. */
-export function agentShardsBackend(addresses: MemberAddresses): typeof shardsBackend {
-  return {
-    ...shardsBackend,
-    async observe(ctx) {
-      await addresses.refresh();
-      return shardsBackend.observe(ctx);
-    },
   };
 }

@@ -11,10 +11,16 @@ import { join, relative, sep } from 'node:path';
 import { ImageBuildError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 
-export type ImageName = 'pgnode' | 'etcd' | 'haproxy' | 'agent';
+export type ClusterImageName = 'pgnode' | 'etcd' | 'haproxy' | 'agent';
+/** The lab's own images (`pgmesh lab`): a simulated host and its registry. */
+export type LabImageName = 'labhost' | 'registry';
+export type ImageName = ClusterImageName | LabImageName;
 
 /** Build order: small images first, the agent (which needs dist/) last. */
-export const IMAGE_NAMES: readonly ImageName[] = ['etcd', 'haproxy', 'pgnode', 'agent'];
+export const IMAGE_NAMES: readonly ClusterImageName[] = ['etcd', 'haproxy', 'pgnode', 'agent'];
+
+/** Every image the builder knows; `only` picks among these. */
+const ALL_IMAGE_NAMES: readonly ImageName[] = ['labhost', 'registry', ...IMAGE_NAMES];
 
 export const IMAGE_REPOSITORY_PREFIX = 'pgmesh/';
 
@@ -164,13 +170,21 @@ async function stageAgentContext(repoRoot: string, paths: string[]): Promise<str
   return ctx;
 }
 
+/** The docker client's environment for the builder: the local engine, no BuildKit. */
+export function builderEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_BUILDKIT: '0' };
+  delete env.DOCKER_HOST;
+  delete env.DOCKER_CONTEXT;
+  return env;
+}
+
 interface RunResult {
   code: number;
   stdout: string;
 }
 
 /** Runs the docker client; lines go to onLine, the last `keep` lines are kept for errors. */
-function runDocker(
+export function runDocker(
   docker: string,
   args: string[],
   onLine?: (line: string) => void,
@@ -181,8 +195,9 @@ function runDocker(
     const child = spawn(docker, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       // The legacy builder is what this engine (20.10) has; a newer client would
-      // otherwise try BuildKit/buildx.
-      env: { ...process.env, DOCKER_BUILDKIT: '0' },
+      // otherwise try BuildKit/buildx. This machine's engine builds, whatever DOCKER_HOST
+      // says: DOCKER_HOST names the cluster's engine (a lab's manager), which never builds.
+      env: builderEnv(),
     });
     let stdout = '';
     const feed = (stream: NodeJS.ReadableStream, collect: boolean): void => {
@@ -325,13 +340,16 @@ export async function buildTreeImage(
  * Builds (or reuses) every image, or those in `only`. Returns name → hashed tag.
  * Also tags each as pgmesh/<name>:latest.
  */
-export async function buildImages(options: BuildImagesOptions): Promise<Record<ImageName, string>> {
+export async function buildImages<N extends ImageName = ClusterImageName>(
+  options: BuildImagesOptions & { only?: N[] },
+): Promise<Record<N, string>> {
   const docker = options.dockerCommand ?? 'docker';
   const prefix = options.tagPrefix ?? IMAGE_REPOSITORY_PREFIX;
   const { repoRoot } = options;
-  const wanted = IMAGE_NAMES.filter((n) => !options.only || options.only.includes(n));
+  const only = options.only as readonly ImageName[] | undefined;
+  const wanted = (only ? ALL_IMAGE_NAMES.filter((n) => only.includes(n)) : [...IMAGE_NAMES]) as N[];
   const baseImageId = await baseImageIdOf(docker, options.base);
-  const result = {} as Record<ImageName, string>;
+  const result = {} as Record<N, string>;
   for (const name of wanted) {
     const isAgent = name === 'agent';
     const spec: TreeImageSpec = isAgent

@@ -27,7 +27,14 @@ export interface GroupSpec {
 }
 
 export interface ClusterSpec {
-  images: { pgnode?: string; etcd?: string; haproxy?: string; agent?: string };
+  images: {
+    pgnode?: string;
+    etcd?: string;
+    haproxy?: string;
+    agent?: string;
+    /** Registry every node pulls from; built images are pushed there (host or host:port). */
+    registry?: string;
+  };
   etcd: { members: 1 | 3 | 5; placement: Placement };
   coordinator: GroupSpec;
   workerGroups: GroupSpec[];

@@ -175,13 +175,13 @@ describe('pgmesh images on Swarm', () => {
   beforeAll(async () => {
     await cleanup();
     const started = Date.now();
-    images = await buildImages({
+    images = (await buildImages({
       repoRoot: resolve(import.meta.dirname, '../..'),
       base: BASE,
       log: silentLogger(),
       only: ['etcd', 'pgnode', 'haproxy'],
       tagPrefix: `${PREFIX}-`,
-    });
+    })) as Record<ImageName, string>;
     console.log(`images ready in ${Math.round((Date.now() - started) / 1000)} s`, images);
 
     const net = await docker.createNetwork({

@@ -32,11 +32,11 @@ export function desiredFromManifests(set: ManifestSet, ctx: ShardsContext): Desi
   }
   return {
     engineVersion: Math.max(...MIGRATIONS.map((m) => m.version)),
-    groups: set.cluster.spec.workerGroups.map((g) => ({
+    groups: set.cluster.spec.workerGroups.map((g, index) => ({
       name: engineGroupName(g.name),
       manifestName: g.name,
       hosts: ctx.groupHosts(g.name),
-      port: ctx.workerPort ?? 5432,
+      port: ctx.groupPort?.(g.name, index) ?? ctx.workerPort ?? 5432,
       dbname: ctx.workerDatabase,
       remove: g.remove,
     })),

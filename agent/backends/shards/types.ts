@@ -348,6 +348,11 @@ export interface ShardsContext {
   groupHosts(group: string): string[];
   /** Port and database of the worker groups (the Cluster's `postgres.database`). */
   workerPort?: number;
+  /**
+   * A group's own port, by its place in the manifest's workerGroups, when groups are
+   * reached on different ports of one host (HAProxy's per-group routes); else workerPort.
+   */
+  groupPort?(group: string, index: number): number;
   workerDatabase: string;
   /** User of the coordinator's user mapping to the workers; default: the agent's user. */
   workerUser?: string;

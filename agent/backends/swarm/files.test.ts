@@ -107,13 +107,29 @@ describe('haproxyCfg', () => {
     return cfg.slice(start, next === -1 ? undefined : next);
   };
 
-  it('has the three listeners on the fixed inside ports', () => {
-    expect(cfg.match(/^listen /gm)).toHaveLength(3);
+  it('has the client listeners on the fixed inside ports and one route per worker group', () => {
+    const groups = cluster().spec.workerGroups;
+    expect(cfg.match(/^listen /gm)).toHaveLength(3 + groups.length);
     expect(section('read-write')).toContain('bind *:5432');
     expect(section('read-only')).toContain('bind *:5433');
     expect(section('stats')).toContain('bind *:8404');
     // The published ports are Swarm's business, not HAProxy's.
     expect(cfg).not.toContain('15432');
+  });
+
+  it("routes the coordinator to each worker group's primary by name, never by a stored address", () => {
+    const groups = cluster().spec.workerGroups;
+    expect(groups.length).toBeGreaterThan(0);
+    groups.forEach((g, i) => {
+      const route = section(`worker-${g.name}`);
+      expect(route).toContain(`bind *:${6001 + i}`);
+      expect(route).toContain('option httpchk OPTIONS /primary');
+      expect(route).toMatch(
+        new RegExp(
+          `server-template ${g.name}- 8 tasks\\.pgmesh-${g.name}:5432 check port 8008 resolvers docker`,
+        ),
+      );
+    });
   });
 
   it('checks Patroni roles and finds members through Docker DNS', () => {

@@ -12,6 +12,7 @@ import {
   PATHS,
   PATRONI_NAMESPACE,
   PORTS,
+  workerRoutePort,
 } from '../../core/names.js';
 
 /** Paths fixed inside the pgnode image (besides PATHS in names.ts). */
@@ -155,6 +156,31 @@ export function pgbouncerIni(cluster: ClusterManifest): string {
  * task IP changes. Listens on the fixed inside ports; the manifest's ports are the
  * published ones.
  */
+/**
+ * One route per worker group for the coordinator's connections (postgres_fdw, dblink,
+ * shard moves): to the group's primary by the same Patroni check and DNS as the client
+ * endpoint, straight to Postgres (the engine holds sessions). Long idle timeouts: an
+ * engine connection may sit unused between queries; postgres_fdw reconnects a broken one
+ * at the next transaction anyway.
+ */
+function workerRoutes(cluster: ClusterManifest): string[] {
+  return cluster.spec.workerGroups.flatMap((g, index) => {
+    // Not tied to the member count: scaling a group must not restart HAProxy.
+    const slots = Math.max(8, g.members + 2);
+    const host = groupTasksHost(cluster.metadata.name, g.name);
+    return [
+      `listen worker-${g.name}`,
+      `  bind *:${workerRoutePort(index)}`,
+      '  timeout client 8h',
+      '  timeout server 8h',
+      '  option httpchk OPTIONS /primary',
+      '  http-check expect status 200',
+      `  server-template ${g.name}- ${slots} ${host}:${PORTS.postgres} check port ${PORTS.patroniRest} resolvers docker init-addr none resolve-prefer ipv4`,
+      '',
+    ];
+  });
+}
+
 export function haproxyCfg(cluster: ClusterManifest): string {
   const tasksHost = groupTasksHost(cluster.metadata.name, cluster.spec.coordinator.name);
   // Spare slots for tasks that briefly overlap during a rolling update.
@@ -213,6 +239,7 @@ export function haproxyCfg(cluster: ClusterManifest): string {
     '  http-check expect status 200',
     server('coord-ro'),
     '',
+    ...workerRoutes(cluster),
     'listen stats',
     '  mode http',
     `  bind *:${PORTS.haproxyStats}`,

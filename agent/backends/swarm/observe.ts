@@ -47,6 +47,7 @@ export async function observeSwarm(docker: Docker, cluster: string): Promise<Liv
       id: n.ID,
       hostname: n.Description?.Hostname ?? '',
       ready: n.Status?.State === 'ready' && n.Spec?.Availability === 'active',
+      manager: n.Spec?.Role === 'manager',
       labels: n.Spec?.Labels ?? {},
     })),
   };

@@ -296,6 +296,39 @@ describe('swarm plan', () => {
     expect(big.services.find((s) => s.name === 'pgmesh-w1')?.shape.maxReplicasPerNode).toBe(0);
   });
 
+  it('on several nodes HAProxy runs once per host (up to 3) and agent replicas are pinned to separate managers', () => {
+    const managers = threeNodes.map((n) => ({ ...n, manager: true }));
+    const m = manifest();
+    m.spec.agent = { ...m.spec.agent, replicas: 2 };
+    const desired = renderSwarm(m, ctx(managers));
+    const haproxy = desired.services.find((s) => s.role === 'haproxy');
+    expect([haproxy?.shape.replicas, haproxy?.shape.maxReplicasPerNode]).toEqual([3, 1]);
+    const agentPins = desired.services
+      .filter((s) => s.role === 'agent')
+      .map((s) => s.shape.constraints.filter((c) => c.startsWith('node.id==')));
+    expect(agentPins).toEqual([['node.id==node-a'], ['node.id==node-b']]);
+    // One fenced-failover watcher per node, watching that node's engine.
+    const watcher = desired.services.find((s) => s.role === 'watcher');
+    expect([watcher?.shape.replicas, watcher?.shape.maxReplicasPerNode]).toEqual([3, 1]);
+    expect(watcher?.shape.command.at(-1)).toBe('watch');
+    expect(watcher?.shape.mounts.map((x) => x.target)).toEqual(['/var/run/docker.sock']);
+    // One node: one HAProxy, nothing pinned, no watcher (the agent's own fencing covers it).
+    const single = renderSwarm(m, ctx());
+    const one = single.services.find((s) => s.role === 'haproxy');
+    expect([one?.shape.replicas, one?.shape.maxReplicasPerNode]).toEqual([1, 0]);
+    for (const s of single.services.filter((x) => x.role === 'agent'))
+      expect(s.shape.constraints).toEqual(['node.role==manager']);
+    expect(single.services.some((x) => x.role === 'watcher')).toBe(false);
+  });
+
+  it('a node that is down changes nothing that is rendered (no restarts during a host fault)', () => {
+    const down = threeNodes.map((n, i) => (i === 2 ? { ...n, ready: false } : n));
+    const whole = renderSwarm(manifest(), ctx(threeNodes));
+    expect(
+      planSwarm(renderSwarm(manifest(), ctx(down)), liveFrom(whole, threeNodes)).actions,
+    ).toEqual([]);
+  });
+
   it('hand-made drift (a scaled service) shows in the drift items with desired and live', () => {
     const m = manifest();
     const live = liveFrom(renderSwarm(m, ctx()));

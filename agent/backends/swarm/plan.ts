@@ -11,7 +11,7 @@ import type {
 import { diffShapes } from './shape.js';
 
 /** Services are created in this order so that what a service needs already runs. */
-const ROLE_ORDER = ['etcd', 'coordinator', 'worker', 'haproxy', 'git', 'agent'];
+const ROLE_ORDER = ['etcd', 'coordinator', 'worker', 'haproxy', 'git', 'agent', 'watcher'];
 
 function roleRank(s: DesiredService): number {
   return ROLE_ORDER.indexOf(s.role);
@@ -67,7 +67,14 @@ export function planSwarm(desired: DesiredSwarm, live: LiveSwarm): SwarmPlan {
   const kept: LiveService[] = [];
   for (const service of live.services) {
     if (wanted.has(service.name)) continue;
-    if (service.role === 'agent') {
+    if (service.role === 'watcher') {
+      // The per-host watcher holds nothing: it goes when the swarm is back to one node.
+      actions.push({
+        kind: 'remove-service',
+        name: service.name,
+        reason: 'fenced failover on one node is the agent’s own',
+      });
+    } else if (service.role === 'agent') {
       // Agent replicas hold no data: fewer replicas in the manifest means fewer services.
       actions.push({
         kind: 'remove-service',

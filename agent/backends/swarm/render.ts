@@ -30,6 +30,7 @@ import {
   memberNameTemplate,
   networkName,
   secretName,
+  watcherServiceName,
 } from '../../core/names.js';
 
 export interface ImageSet {
@@ -42,6 +43,8 @@ export interface ImageSet {
 export interface SwarmNode {
   id: string;
   ready: boolean;
+  /** A manager node (agents run only there: they drive Swarm through the engine). */
+  manager?: boolean;
 }
 
 export interface RenderContext {
@@ -97,18 +100,25 @@ function emptyShape(image: string, labels: Labels, network: string): ServiceShap
   };
 }
 
-function readyNodeIds(nodes: SwarmNode[]): string[] {
-  return nodes
-    .filter((n) => n.ready)
-    .map((n) => n.id)
-    .sort();
+/**
+ * The nodes placement is planned over: every node the swarm knows, ready or not. A host
+ * that dies or is cut off must not change what is rendered: with ready nodes only, its
+ * death made three members "not fit" on the two left, dropped the spread and pinned etcd
+ * members elsewhere, so the agent restarted healthy services during the fault. A member
+ * whose host is down waits there (its volume is there).
+ */
+function placementNodeIds(nodes: SwarmNode[]): string[] {
+  return nodes.map((n) => n.id).sort();
 }
 
 /** One member per node when the manifest asks for it and the swarm has enough nodes. */
 function spreadLimit(placement: Placement, members: number, nodes: SwarmNode[]): number {
-  const ready = readyNodeIds(nodes).length;
-  return placement.spreadMembers && ready >= members && ready > 1 ? 1 : 0;
+  const count = placementNodeIds(nodes).length;
+  return placement.spreadMembers && count >= members && count > 1 ? 1 : 0;
 }
+
+/** HAProxy on up to this many hosts of a multi-node swarm; clients list them all. */
+export const HAPROXY_MAX_REPLICAS = 3;
 
 /** Swarm's template for a task's container name, which its overlay's DNS resolves. */
 export const TASK_NAME_TEMPLATE = '{{.Task.Name}}';
@@ -175,7 +185,7 @@ function renderEtcd(m: ClusterManifest, ctx: RenderContext): DesiredService[] {
     { length: count },
     (_, i) => `etcd-${i + 1}=http://${etcdServiceName(cluster, i + 1)}:${PORTS.etcdPeer}`,
   ).join(',');
-  const nodeIds = readyNodeIds(ctx.nodes);
+  const nodeIds = placementNodeIds(ctx.nodes);
   const pin = m.spec.etcd.placement.spreadMembers && nodeIds.length >= count && count > 1;
   return Array.from({ length: count }, (_, i) => {
     const index = i + 1;
@@ -234,6 +244,14 @@ function renderHaproxy(
     { target: PORTS.haproxyStats, published: p.stats, protocol: 'tcp', mode: 'host' },
   ];
   shape.constraints = [...m.spec.haproxy.placement.constraints];
+  // One HAProxy per host on a swarm of several (ports are published in host mode, so two
+  // could not share a host): when the host running one dies, clients that list every
+  // host (the connection string `pgmesh up` prints) reach another at once.
+  const hosts = placementNodeIds(ctx.nodes).length;
+  if (hosts > 1) {
+    shape.replicas = Math.min(hosts, HAPROXY_MAX_REPLICAS);
+    shape.maxReplicasPerNode = 1;
+  }
   return { name, role: 'haproxy', group: 'haproxy', shape };
 }
 
@@ -298,8 +316,46 @@ function renderAgents(m: ClusterManifest, ctx: RenderContext): DesiredService[] 
       { target: PORTS.agentApi, published: a.port + i, protocol: 'tcp', mode: 'host' },
     ];
     shape.constraints = ['node.role==manager'];
+    // Replicas are services of their own, so Swarm's spread cannot part them: each is
+    // pinned to its own manager when there are enough, so one host's death leaves the
+    // others to take the lease.
+    const managers = ctx.nodes
+      .filter((n) => n.manager)
+      .map((n) => n.id)
+      .sort();
+    if (managers.length >= a.replicas && a.replicas > 1)
+      shape.constraints.push(`node.id==${managers[i]}`);
     return { name, role: 'agent', group: `agent-${index}`, shape };
   });
+}
+
+/**
+ * On a swarm of several nodes, one fenced-failover watcher per node (as many replicas as
+ * nodes, at most one per node: a global service in effect, in the shape the backend
+ * already plans): the agent's engine events cover only its own node.
+ */
+function renderWatcher(m: ClusterManifest, ctx: RenderContext): DesiredService[] {
+  const hosts = placementNodeIds(ctx.nodes).length;
+  if (hosts < 2 || !m.spec.patroni.fencedFailover) return [];
+  const cluster = m.metadata.name;
+  const name = watcherServiceName(cluster);
+  const shape = emptyShape(
+    ctx.images.agent,
+    serviceLabels(cluster, 'watcher', 'watcher'),
+    networkName(cluster),
+  );
+  shape.replicas = hosts;
+  shape.maxReplicasPerNode = 1;
+  shape.hostname = `${name}-{{.Task.Slot}}`;
+  shape.command = ['node', '--enable-source-maps', 'dist/agent/cli/main.js', 'watch'];
+  shape.env = [
+    `PGMESH_CLUSTER=${cluster}`,
+    `PGMESH_ETCD_HOSTS=${etcdClientUrls(cluster, m.spec.etcd.members).join(',')}`,
+  ];
+  shape.mounts = [
+    { type: 'bind', source: PATHS.dockerSocket, target: PATHS.dockerSocket, readOnly: false },
+  ];
+  return [{ name, role: 'watcher', group: 'watcher', shape }];
 }
 
 /**
@@ -317,6 +373,7 @@ export function renderSwarm(m: ClusterManifest, ctx: RenderContext): DesiredSwar
     ...keep.map((g) => renderGroup(m, g, 'worker', ctx, configs)),
     renderHaproxy(m, ctx, configs),
     ...renderAgents(m, ctx),
+    ...renderWatcher(m, ctx),
   ];
   return {
     cluster,

@@ -4,7 +4,8 @@
  * are referenced by *name*; apply resolves names to IDs at the moment it acts.
  */
 
-export type ServiceRole = 'etcd' | 'coordinator' | 'worker' | 'haproxy' | 'agent' | 'git';
+export type ServiceRole =
+  'etcd' | 'coordinator' | 'worker' | 'haproxy' | 'agent' | 'git' | 'watcher';
 
 export const LABEL_MANAGED = 'pgmesh.managed';
 export const LABEL_CLUSTER = 'pgmesh.cluster';
@@ -119,7 +120,7 @@ export interface LiveSwarm {
   configs: Array<{ id: string; name: string; labels: Labels }>;
   secrets: Array<{ id: string; name: string; labels: Labels }>;
   services: LiveService[];
-  nodes: Array<{ id: string; hostname: string; ready: boolean; labels: Labels }>;
+  nodes: Array<{ id: string; hostname: string; ready: boolean; manager?: boolean; labels: Labels }>;
   /** Shards the engine places on each worker group; absent when not observed. */
   groupShards?: GroupShards;
 }
