@@ -67,11 +67,15 @@ describe('patroniYml', () => {
     expect(y.postgresql.authentication).toBeUndefined();
   });
 
-  it('preloads the engine hook on coordinators only', () => {
+  it('preloads the engine module everywhere and lets workers prepare transactions', () => {
     const coord = parse(patroniYml(m, m.spec.coordinator));
     expect(coord.bootstrap.dcs.postgresql.parameters.shared_preload_libraries).toBe('pgmesh');
+    expect(coord.bootstrap.dcs.postgresql.parameters.max_prepared_transactions).toBeUndefined();
     const w1 = parse(patroniYml(m, m.spec.workerGroups[0]));
-    expect(w1.bootstrap.dcs.postgresql.parameters.shared_preload_libraries).toBeUndefined();
+    expect(w1.bootstrap.dcs.postgresql.parameters.shared_preload_libraries).toBe('pgmesh');
+    expect(w1.bootstrap.dcs.postgresql.parameters.max_prepared_transactions).toBe(
+      m.spec.postgres.maxConnections,
+    );
   });
 
   it('is deterministic (config names carry a content hash)', () => {

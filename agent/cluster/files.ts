@@ -34,9 +34,17 @@ export function etcdHosts(cluster: ClusterManifest): string[] {
  */
 export function patroniYml(cluster: ClusterManifest, group: GroupSpec): string {
   const { spec } = cluster;
-  // The engine's planner hook (images/pgnode/ext, docs/engine.md) runs on coordinators.
+  // The engine's module (images/pgnode/ext, docs/engine.md) runs on every group: the
+  // planner hook on coordinators; on workers it turns the coordinator's COMMIT into
+  // PREPARE TRANSACTION for two-phase commit and runs its transactions at READ
+  // COMMITTED. Workers prepare up to one transaction per connection.
   const preload =
-    group.name === spec.coordinator.name ? { shared_preload_libraries: 'pgmesh' } : {};
+    group.name === spec.coordinator.name
+      ? { shared_preload_libraries: 'pgmesh' }
+      : {
+          shared_preload_libraries: 'pgmesh',
+          max_prepared_transactions: spec.postgres.maxConnections,
+        };
   const config = {
     scope: group.name,
     namespace: PATRONI_NAMESPACE,

@@ -10,7 +10,8 @@ import pg from 'pg';
 
 const run = promisify(execFile);
 
-export const ENGINE_TEST_IMAGE = 'pgmtest-engine/pg17';
+/** The engine test image; PGMESH_ENGINE_IMAGE picks another build (e.g. a helper's own tag). */
+export const ENGINE_TEST_IMAGE = process.env.PGMESH_ENGINE_IMAGE ?? 'pgmtest-engine/pg17';
 
 export interface PgNode {
   /** Container name, also its DNS name on the network. */
@@ -37,6 +38,8 @@ export interface PgClusterOptions {
   extras?: number;
   image?: string;
   readyTimeoutMs?: number;
+  /** More `name=value` server settings by node suffix (`coord`, `w1`, `x1`); they win. */
+  settings?: Record<string, string[]>;
 }
 
 async function docker(args: string[]): Promise<string> {
@@ -52,7 +55,7 @@ async function dockerQuiet(args: string[]): Promise<void> {
   }
 }
 
-function serverArgs(role: 'coordinator' | 'worker' | 'extra'): string[] {
+function serverArgs(role: 'coordinator' | 'worker' | 'extra', extra: string[]): string[] {
   const common = [
     'shared_buffers=32MB',
     'max_connections=60',
@@ -68,7 +71,12 @@ function serverArgs(role: 'coordinator' | 'worker' | 'extra'): string[] {
     'max_locks_per_transaction=256',
   ];
   if (role === 'coordinator') common.push('shared_preload_libraries=pgmesh');
-  return common.flatMap((s) => ['-c', s]);
+  // Workers load pgmesh too (two-phase commit, READ COMMITTED for the coordinator's
+  // transactions) and prepare transactions.
+  if (role === 'worker') {
+    common.push('shared_preload_libraries=pgmesh', 'max_prepared_transactions=60');
+  }
+  return [...common, ...extra].flatMap((s) => ['-c', s]);
 }
 
 async function startNode(
@@ -76,6 +84,7 @@ async function startNode(
   network: string,
   image: string,
   role: 'coordinator' | 'worker' | 'extra',
+  settings: string[],
 ): Promise<void> {
   const script = [
     'set -e',
@@ -106,7 +115,7 @@ async function startNode(
     '-c',
     script,
     'sh',
-    ...serverArgs(role),
+    ...serverArgs(role, settings),
   ]);
 }
 
@@ -157,7 +166,10 @@ export async function startPgCluster(options: PgClusterOptions): Promise<PgClust
   for (let i = 1; i <= (options.extras ?? 0); i++) {
     specs.push({ name: `${prefix}-x${i}`, role: 'extra' });
   }
-  for (const s of specs) await startNode(s.name, network, image, s.role);
+  for (const s of specs) {
+    const suffix = s.name.slice(prefix.length + 1);
+    await startNode(s.name, network, image, s.role, options.settings?.[suffix] ?? []);
+  }
   const nodes: PgNode[] = [];
   for (const s of specs) {
     const port = await hostPort(s.name);
