@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import pg from 'pg';
 import type { Docker } from '../docker/client.js';
 import { execIn, serviceContainers } from '../docker/client.js';
-import { groupServiceName, haproxyServiceName, PORTS } from '../cluster/names.js';
+import { groupServiceName, haproxyServiceName, PORTS } from '../core/names.js';
 import { percentile } from './stats.js';
 
 export type Hop = 'haproxy' | 'pgbouncer' | 'coordinator' | 'worker';

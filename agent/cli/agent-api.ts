@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PgmeshError } from '../core/errors.js';
 import { execInService } from '../docker/client.js';
-import { agentServiceName } from '../cluster/names.js';
+import { agentServiceName } from '../core/names.js';
 import type { ClusterManifest } from '../manifests/types.js';
 import { stateDir } from './state.js';
 

@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { HostSetupError } from '../core/errors.js';
 import { silentLogger } from '../core/log.js';
 import { buildImages } from '../host/images.js';
-import type { ImageSet } from '../cluster/render.js';
+import type { ImageSet } from '../backends/swarm/render.js';
 import type { ClusterManifest } from '../manifests/types.js';
 
 /** The repository root: the folder above this file that holds pgmesh's package.json. */

@@ -14,9 +14,9 @@ import {
   planCluster,
   releaseDownPause,
   waitHealthy,
-} from '../cluster/ops.js';
-import { readClusterStatus } from '../cluster/health.js';
-import { groupServiceName } from '../cluster/names.js';
+} from './ops.js';
+import { readClusterStatus } from './health.js';
+import { groupServiceName } from '../core/names.js';
 import { info, json, out, progress } from './output.js';
 import { ensureHost, repoRoot, resolveImages } from './host.js';
 import { pgpassPath, readPassword, secretSink, forgetState } from './state.js';
@@ -25,7 +25,7 @@ import { serviceContainers } from '../docker/client.js';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { ManifestSet } from '../manifests/types.js';
-import { localRepositoryPath } from '../cluster/names.js';
+import { localRepositoryPath } from '../core/names.js';
 import { ensureLocalRepository, loadFromRepository, removeLocalRepository } from './repo.js';
 import { callAgent } from './agent-api.js';
 import { configFromEnv } from '../daemon/config.js';

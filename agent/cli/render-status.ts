@@ -1,4 +1,4 @@
-import type { ClusterStatus } from '../cluster/health.js';
+import type { ClusterStatus } from './health.js';
 import type { ClusterManifest } from '../manifests/types.js';
 import { table } from './output.js';
 

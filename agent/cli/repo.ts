@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { simpleGit } from 'simple-git';
 import { loadManifestSet } from '../manifests/load.js';
 import type { ManifestSet } from '../manifests/types.js';
-import { localRepositoryPath } from '../cluster/names.js';
+import { localRepositoryPath } from '../core/names.js';
 
 const IDENTITY = ['-c', 'user.name=pgmesh', '-c', 'user.email=pgmesh@localhost'];
 

@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { execInService } from '../docker/client.js';
-import { groupServiceName, secretName } from '../cluster/names.js';
+import { groupServiceName, secretName } from '../core/names.js';
 import type { ClusterManifest } from '../manifests/types.js';
 
 /** Where the CLI keeps what the user needs to connect: ~/.pgmesh/<cluster>/ (0700). */

@@ -1,5 +1,5 @@
 import { PgmeshError } from '../core/errors.js';
-import type { ImageSet } from '../cluster/render.js';
+import type { ImageSet } from '../backends/swarm/render.js';
 
 /** What one agent replica needs to know; `up` renders it into the service's environment. */
 export interface AgentConfig {

@@ -7,7 +7,7 @@ import type Docker from 'dockerode';
 import { shardsBackend, type ShardsContext } from '../backends/shards/index.js';
 import { LABEL_CLUSTER, LABEL_GROUP, LABEL_ROLE } from '../backends/swarm/types.js';
 import type { CoordinatorSession } from '../backends/shards/types.js';
-import { groupTasksHost, PORTS } from '../cluster/names.js';
+import { groupTasksHost, PORTS } from '../core/names.js';
 
 export const POSTGRES_PASSWORD_FILE = '/run/secrets/postgres-password';
 

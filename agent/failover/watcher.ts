@@ -6,7 +6,7 @@
  */
 import type Docker from 'dockerode';
 import type { Logger } from '../core/log.js';
-import { PATRONI_NAMESPACE } from '../cluster/names.js';
+import { PATRONI_NAMESPACE } from '../core/names.js';
 import type { PatroniStore } from '../backends/patroni/transport.js';
 import { LABEL_CLUSTER, LABEL_GROUP, LABEL_ROLE } from '../backends/swarm/types.js';
 import {

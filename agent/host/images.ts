@@ -42,7 +42,7 @@ export interface BuildImagesOptions {
  * path; each path and content length-prefixed so no two inputs collide). Pure.
  */
 export function imageInputHash(input: {
-  name: ImageName;
+  name: string;
   baseImageId: string;
   files: readonly InputFile[];
 }): string {
@@ -218,6 +218,109 @@ async function imageId(docker: string, ref: string): Promise<string | undefined>
   return r.code === 0 ? r.stdout.trim() : undefined;
 }
 
+/** One image built from a folder of the tree, tagged by a hash of its inputs. */
+export interface TreeImageSpec {
+  /** Goes into the hash, so two images of one context never share a tag. */
+  key: string;
+  /** The build context. */
+  contextDir: string;
+  /** The context's files that are inputs, relative to contextDir (default: all of them). */
+  paths?: string[];
+  /** A Dockerfile inside the context other than `Dockerfile`. */
+  dockerfile?: string;
+  /** The tag's repository, e.g. `pgmesh/pgnode` or `pgmtest-engine/pg17`. */
+  repository: string;
+  /** A staged context to build from instead of contextDir (removed by the caller). */
+  stage?: (paths: string[]) => Promise<string>;
+}
+
+export interface TreeImageOptions {
+  base: string;
+  log: Logger;
+  onProgress?: (line: string) => void;
+  dockerCommand?: string;
+}
+
+/** Every file under `dir`, as paths relative to `dir`: the default inputs of an image. */
+export async function contextFiles(dir: string): Promise<string[]> {
+  return listFiles(dir, dir);
+}
+
+/** The hash of a tree image's inputs against a base image ID. Reads files; builds nothing. */
+export async function treeImageHash(spec: TreeImageSpec, baseImageId: string): Promise<string> {
+  const paths = spec.paths ?? (await contextFiles(spec.contextDir));
+  return imageInputHash({
+    name: spec.key,
+    baseImageId,
+    files: await readInputs(spec.contextDir, paths),
+  });
+}
+
+async function baseImageIdOf(docker: string, base: string): Promise<string> {
+  let id: string | undefined;
+  try {
+    id = await imageId(docker, base);
+  } catch (err) {
+    throw new ImageBuildError(`cannot run the docker client (${docker})`, { cause: err });
+  }
+  if (!id) {
+    throw new ImageBuildError(
+      `base image ${base} does not exist; run scripts/host-setup.sh to make it`,
+    );
+  }
+  return id;
+}
+
+/**
+ * Builds one image from the tree unless an image with the same input hash exists, and
+ * returns its hashed tag: an unchanged image is reused, a changed input always rebuilds.
+ */
+export async function buildTreeImage(
+  spec: TreeImageSpec,
+  options: TreeImageOptions & { baseImageId?: string },
+): Promise<string> {
+  const docker = options.dockerCommand ?? 'docker';
+  const { log } = options;
+  const baseImageId = options.baseImageId ?? (await baseImageIdOf(docker, options.base));
+  const paths = spec.paths ?? (await contextFiles(spec.contextDir));
+  const hash = await treeImageHash({ ...spec, paths }, baseImageId);
+  const tag = `${spec.repository}:${hash.slice(0, 12)}`;
+  const started = Date.now();
+  if (await imageId(docker, tag)) {
+    log.debug({ image: spec.key, tag }, 'image up to date');
+    return tag;
+  }
+  log.info({ image: spec.key, tag }, 'building image');
+  const ctx = spec.stage ? await spec.stage(paths) : spec.contextDir;
+  const tail: string[] = [];
+  try {
+    const args = ['build', '--build-arg', `BASE=${options.base}`];
+    if (spec.dockerfile) args.push('-f', join(ctx, spec.dockerfile));
+    args.push('--label', `pgmesh.inputs=${hash}`, '-t', tag, ctx);
+    const r = await runDocker(
+      docker,
+      args,
+      (line) => options.onProgress?.(`[${spec.key}] ${line}`),
+      tail,
+    );
+    if (r.code !== 0) {
+      throw new ImageBuildError(
+        `image ${spec.key} failed to build (docker build exited ${r.code}); last output:\n${tail.join('\n')}`,
+      );
+    }
+  } catch (err) {
+    if (err instanceof ImageBuildError) throw err;
+    throw new ImageBuildError(`image ${spec.key}: docker build could not run`, { cause: err });
+  } finally {
+    if (spec.stage) await rm(ctx, { recursive: true, force: true });
+  }
+  log.info(
+    { image: spec.key, tag, seconds: Math.round((Date.now() - started) / 1000) },
+    'image built',
+  );
+  return tag;
+}
+
 /**
  * Builds (or reuses) every image, or those in `only`. Returns name → hashed tag.
  * Also tags each as pgmesh/<name>:latest.
@@ -225,65 +328,22 @@ async function imageId(docker: string, ref: string): Promise<string | undefined>
 export async function buildImages(options: BuildImagesOptions): Promise<Record<ImageName, string>> {
   const docker = options.dockerCommand ?? 'docker';
   const prefix = options.tagPrefix ?? IMAGE_REPOSITORY_PREFIX;
-  const { log, repoRoot } = options;
+  const { repoRoot } = options;
   const wanted = IMAGE_NAMES.filter((n) => !options.only || options.only.includes(n));
-  let baseImageId: string | undefined;
-  try {
-    baseImageId = await imageId(docker, options.base);
-  } catch (err) {
-    throw new ImageBuildError(`cannot run the docker client (${docker})`, { cause: err });
-  }
-  if (!baseImageId) {
-    throw new ImageBuildError(
-      `base image ${options.base} does not exist; run scripts/host-setup.sh to make it`,
-    );
-  }
+  const baseImageId = await baseImageIdOf(docker, options.base);
   const result = {} as Record<ImageName, string>;
   for (const name of wanted) {
     const isAgent = name === 'agent';
-    const ctxRoot = isAgent ? repoRoot : join(repoRoot, 'images', name);
-    const paths = isAgent ? await agentInputPaths(repoRoot) : await listFiles(ctxRoot, ctxRoot);
-    const hash = imageInputHash({ name, baseImageId, files: await readInputs(ctxRoot, paths) });
-    const tag = imageTag(name, hash, prefix);
-    const started = Date.now();
-    if (await imageId(docker, tag)) {
-      log.debug({ image: name, tag }, 'image up to date');
-    } else {
-      log.info({ image: name, tag }, 'building image');
-      const ctx = isAgent ? await stageAgentContext(repoRoot, paths) : ctxRoot;
-      const tail: string[] = [];
-      try {
-        const r = await runDocker(
-          docker,
-          [
-            'build',
-            '--build-arg',
-            `BASE=${options.base}`,
-            '--label',
-            `pgmesh.inputs=${hash}`,
-            '-t',
-            tag,
-            ctx,
-          ],
-          (line) => options.onProgress?.(`[${name}] ${line}`),
-          tail,
-        );
-        if (r.code !== 0) {
-          throw new ImageBuildError(
-            `image ${name} failed to build (docker build exited ${r.code}); last output:\n${tail.join('\n')}`,
-          );
+    const spec: TreeImageSpec = isAgent
+      ? {
+          key: name,
+          contextDir: repoRoot,
+          paths: await agentInputPaths(repoRoot),
+          repository: `${prefix}${name}`,
+          stage: (paths) => stageAgentContext(repoRoot, paths),
         }
-      } catch (err) {
-        if (err instanceof ImageBuildError) throw err;
-        throw new ImageBuildError(`image ${name}: docker build could not run`, { cause: err });
-      } finally {
-        if (isAgent) await rm(ctx, { recursive: true, force: true });
-      }
-      log.info(
-        { image: name, tag, seconds: Math.round((Date.now() - started) / 1000) },
-        'image built',
-      );
-    }
+      : { key: name, contextDir: join(repoRoot, 'images', name), repository: `${prefix}${name}` };
+    const tag = await buildTreeImage(spec, { ...options, dockerCommand: docker, baseImageId });
     const latest = `${prefix}${name}:latest`;
     const t = await runDocker(docker, ['tag', tag, latest]);
     if (t.code !== 0) throw new ImageBuildError(`image ${name}: could not tag ${tag} as ${latest}`);

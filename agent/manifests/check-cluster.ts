@@ -6,7 +6,7 @@ import {
   groupServiceName,
   haproxyServiceName,
   networkName,
-} from '../cluster/names.js';
+} from '../core/names.js';
 import type { FieldProblem } from './kinds.js';
 import type { ClusterManifest } from './types.js';
 

@@ -1,6 +1,6 @@
 /**
  * A small cluster of its own for the HA tests (integration and chaos), deployed with the
- * project's own code (agent/cluster/ops.ts) under the name `pgmtest-ha`, never `pgmesh`:
+ * project's own code (agent/cli/ops.ts) under the name `pgmtest-ha`, never `pgmesh`:
  * 3 etcd, 2 coordinators (synchronous), one worker group of 2, HAProxy on 25432/25433/28404
  * (PGMESH_HA_PORT_BASE moves them, so a second one can run beside it), no agent except
  * for the faults that need one (agents.ts). Everything here talks to the cluster the way the host can: published ports,
@@ -20,10 +20,12 @@ import {
   type PatroniStore,
 } from '../../agent/backends/patroni/index.js';
 import { removeLocalRepository } from '../../agent/cli/repo.js';
-import { applyCluster, downCluster, waitHealthy } from '../../agent/cluster/ops.js';
-import { etcdServiceName, groupServiceName, networkName } from '../../agent/cluster/names.js';
-import { DATABASE_DNS_OPTIONS, type ImageSet } from '../../agent/cluster/render.js';
-import { silentLogger } from '../../agent/core/log.js';
+import { applyCluster, downCluster, waitHealthy } from '../../agent/cli/ops.js';
+import { etcdServiceName, groupServiceName, networkName } from '../../agent/core/names.js';
+import { DATABASE_DNS_OPTIONS, type ImageSet } from '../../agent/backends/swarm/render.js';
+import { createLogger, silentLogger } from '../../agent/core/log.js';
+import { buildImages } from '../../agent/host/images.js';
+import { REPO } from '../helpers/cli.js';
 import { waitFor } from '../../agent/core/wait.js';
 import { createDocker, execIn, serviceContainers, type Docker } from '../../agent/docker/client.js';
 import { parseManifestSetFromFiles } from '../../agent/manifests/load.js';
@@ -81,23 +83,18 @@ export function haSet(o: { agentReplicas?: number } = {}): ManifestSet {
   );
 }
 
-/** The hashed tag that `pgmesh/<name>:latest` points at now (a later rebuild cannot move it). */
-async function pinnedTag(docker: Docker, name: string): Promise<string> {
-  const latest = `pgmesh/${name}:latest`;
-  const info = await docker.getImage(latest).inspect();
-  return info.RepoTags?.find((t) => t.startsWith(`pgmesh/${name}:`) && t !== latest) ?? latest;
-}
-
-/** The agent's image only runs for the faults that need it; PGMESH_HA_AGENT_IMAGE picks another. */
-export async function haImages(docker: Docker): Promise<ImageSet> {
-  const [pgnode, etcd, haproxy, agent] = await Promise.all(
-    ['pgnode', 'etcd', 'haproxy', 'agent'].map((n) =>
-      n === 'agent' && process.env.PGMESH_HA_AGENT_IMAGE
-        ? process.env.PGMESH_HA_AGENT_IMAGE
-        : pinnedTag(docker, n),
-    ),
-  );
-  return { pgnode: pgnode!, etcd: etcd!, haproxy: haproxy!, agent: agent! };
+/**
+ * The cluster's images, built from the tree when their inputs changed (the agent's from
+ * dist/, so `npm run build` first; the npm scripts do); PGMESH_HA_AGENT_IMAGE picks
+ * another agent image.
+ */
+export async function haImages(): Promise<ImageSet> {
+  const built = await buildImages({
+    repoRoot: REPO,
+    base: process.env.PGMESH_BASE_IMAGE ?? 'pgmesh/base:trixie',
+    log: createLogger({ level: 'info', name: 'ha-images' }),
+  });
+  return { ...built, agent: process.env.PGMESH_HA_AGENT_IMAGE ?? built.agent };
 }
 
 export interface HaCluster {
@@ -130,7 +127,7 @@ export async function deployHa(onProgress?: (line: string) => void): Promise<HaC
   const m = set.cluster;
   if (process.env.PGMESH_HA_REUSE === '1') {
     // For development runs: keep a cluster an earlier run left up (PGMESH_HA_KEEP=1).
-    const images = await haImages(docker);
+    const images = await haImages();
     const password = await readSecret(docker, m).catch(() => '');
     if (password) {
       const tools = haTools(docker, m);
@@ -145,7 +142,7 @@ export async function deployHa(onProgress?: (line: string) => void): Promise<HaC
   }
   await removeWriters(docker);
   await downCluster(docker, m.metadata.name, { volumes: true });
-  const images = await haImages(docker);
+  const images = await haImages();
   let password = '';
   await applyCluster(set, images, {
     docker,

@@ -9,7 +9,7 @@ import {
   patroniBackend,
   planFromManifests,
 } from '../../agent/backends/patroni/index.js';
-import { groupServiceName } from '../../agent/cluster/names.js';
+import { groupServiceName } from '../../agent/core/names.js';
 import { silentLogger } from '../../agent/core/log.js';
 import { execIn, serviceContainers } from '../../agent/docker/client.js';
 import { parseManifestSetFromFiles } from '../../agent/manifests/load.js';

@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { etcdServiceName, groupServiceName } from '../../agent/cluster/names.js';
+import { etcdServiceName, groupServiceName } from '../../agent/core/names.js';
 import { silentLogger } from '../../agent/core/log.js';
 import { waitFor } from '../../agent/core/wait.js';
 import { serviceContainers } from '../../agent/docker/client.js';
@@ -126,6 +126,10 @@ async function etcdLeaderService(h: HaCluster): Promise<string> {
 
 /** What the last rolling-restart injection did (read by runTrial). */
 let restarted: { actions: string[]; seconds: number } | undefined;
+/** Read through a call, so TypeScript does not narrow it to the `undefined` runTrial set. */
+function lastRestart(): typeof restarted {
+  return restarted;
+}
 
 /** Injects the fault; returns how to undo it (after the measurement). */
 async function inject(h: HaCluster, fault: Fault, scope: string): Promise<() => Promise<void>> {
@@ -323,6 +327,7 @@ export async function runTrial(h: HaCluster, fault: Fault, o: TrialOptions): Pro
     const lost = lostRows.length;
     const fork = lost > 0 ? await switchPoint(h, scope, oldTimeline) : undefined;
     const walBytes = lost > 0 ? lostWalBytes(lostRows, fork) : 0;
+    const restart = lastRestart();
     const result: TrialResult = {
       fault,
       fenced: o.fenced,
@@ -334,11 +339,11 @@ export async function runTrial(h: HaCluster, fault: Fault, o: TrialOptions): Pro
       fence,
       ...(agent ? { agent } : {}),
       ...(maxDown !== undefined ? { maxDown } : {}),
-      ...(restarted ? { restart: restarted } : {}),
+      ...(restart ? { restart } : {}),
       ...numbers,
     };
     o.log?.(
-      `${fault} #${o.trial} fenced=${o.fenced}: next write after ${result.recoverySeconds.toFixed(1)} s, max gap ${result.maxGapSeconds.toFixed(1)} s, ${result.acked} acked, ${lost} lost (${walBytes ?? '?'} WAL bytes${lost > 0 ? `; timeline ${oldTimeline} forked at ${fork ?? '?'}, lost rows inserted at ${lostRows[0]?.lsn ?? '?'}..${lostRows.at(-1)?.lsn ?? '?'}` : ''}), max primaries ${maxPrimaries}${fence ? `, fence: ${fence.decision.act ? `deleted=${fence.deleted} in ${fence.ms} ms` : fence.decision.reason}` : ''}${agent ? `, agent: ${agent.killed} killed, ${agent.leader ?? 'nobody'} led after ${agent.takeoverSeconds.toFixed(1)} s, primary ${agent.primaryBefore} → ${agent.primaryAfter}, fence ${agent.fence}${agent.fencedBy ? ` by ${agent.fencedBy} ${agent.fenceAfterPrimaryKillSeconds?.toFixed(1)} s after the primary's kill` : ''}` : ''}${restarted ? `, restart: ${restarted.actions.join(' → ')} in ${restarted.seconds.toFixed(1)} s, at most ${maxDown} member(s) down` : ''}`,
+      `${fault} #${o.trial} fenced=${o.fenced}: next write after ${result.recoverySeconds.toFixed(1)} s, max gap ${result.maxGapSeconds.toFixed(1)} s, ${result.acked} acked, ${lost} lost (${walBytes ?? '?'} WAL bytes${lost > 0 ? `; timeline ${oldTimeline} forked at ${fork ?? '?'}, lost rows inserted at ${lostRows[0]?.lsn ?? '?'}..${lostRows.at(-1)?.lsn ?? '?'}` : ''}), max primaries ${maxPrimaries}${fence ? `, fence: ${fence.decision.act ? `deleted=${fence.deleted} in ${fence.ms} ms` : fence.decision.reason}` : ''}${agent ? `, agent: ${agent.killed} killed, ${agent.leader ?? 'nobody'} led after ${agent.takeoverSeconds.toFixed(1)} s, primary ${agent.primaryBefore} → ${agent.primaryAfter}, fence ${agent.fence}${agent.fencedBy ? ` by ${agent.fencedBy} ${agent.fenceAfterPrimaryKillSeconds?.toFixed(1)} s after the primary's kill` : ''}` : ''}${restart ? `, restart: ${restart.actions.join(' → ')} in ${restart.seconds.toFixed(1)} s, at most ${maxDown} member(s) down` : ''}`,
     );
     return result;
   } finally {

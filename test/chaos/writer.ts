@@ -10,7 +10,7 @@ import {
   groupTasksHost,
   haproxyServiceName,
   PORTS,
-} from '../../agent/cluster/names.js';
+} from '../../agent/core/names.js';
 import { docker, networkName, WRITER_PREFIX, type HaCluster } from './ha-cluster.js';
 
 export interface WriterLog {

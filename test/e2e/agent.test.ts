@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { agentServiceName, groupServiceName, secretName } from '../../agent/cluster/names.js';
+import { agentServiceName, groupServiceName, secretName } from '../../agent/core/names.js';
 import { serviceContainers, execInService } from '../../agent/docker/client.js';
 import { waitFor } from '../../agent/core/wait.js';
 import { stateDir, readPassword } from '../../agent/cli/state.js';

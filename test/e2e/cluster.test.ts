@@ -1,16 +1,8 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type pg from 'pg';
-import {
-  readClusterStatus,
-  readPatroniKeys,
-  type ClusterStatus,
-} from '../../agent/cluster/health.js';
-import { waitHealthy } from '../../agent/cluster/ops.js';
-import {
-  groupServiceName,
-  haproxyServiceName,
-  etcdServiceName,
-} from '../../agent/cluster/names.js';
+import { readClusterStatus, readPatroniKeys, type ClusterStatus } from '../../agent/cli/health.js';
+import { waitHealthy } from '../../agent/cli/ops.js';
+import { groupServiceName, haproxyServiceName, etcdServiceName } from '../../agent/core/names.js';
 import { execIn, serviceContainers } from '../../agent/docker/client.js';
 import { waitFor } from '../../agent/core/wait.js';
 import { readPassword } from '../../agent/cli/state.js';

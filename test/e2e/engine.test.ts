@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { agentServiceName, groupServiceName } from '../../agent/cluster/names.js';
+import { agentServiceName, groupServiceName } from '../../agent/core/names.js';
 import { serviceContainers } from '../../agent/docker/client.js';
 import { waitFor } from '../../agent/core/wait.js';
 import type { ClusterManifest } from '../../agent/manifests/types.js';

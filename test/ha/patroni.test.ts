@@ -6,7 +6,7 @@
  * and bad input that changes nothing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { groupServiceName } from '../../agent/cluster/names.js';
+import { groupServiceName } from '../../agent/core/names.js';
 import { ManifestInvalidError } from '../../agent/core/errors.js';
 import { serviceContainers } from '../../agent/docker/client.js';
 import {

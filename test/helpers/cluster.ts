@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { simpleGit } from 'simple-git';
-import { localRepositoryPath } from '../../agent/cluster/names.js';
+import { localRepositoryPath } from '../../agent/core/names.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { groupServiceName } from '../../agent/cluster/names.js';
+import { groupServiceName } from '../../agent/core/names.js';
 import { execIn, serviceContainers } from '../../agent/docker/client.js';
 import { waitFor } from '../../agent/core/wait.js';
 import { testDocker } from './cluster.js';

@@ -2,14 +2,9 @@ import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { waitFor } from '../../agent/core/wait.js';
+import { etcdTestImage } from './test-images.js';
 
 const run = promisify(execFile);
-
-/** Built on demand from the local base image; no registry needed. */
-export const ETCD_TEST_IMAGE = 'pgmtest-agent/etcd:latest';
-const DOCKERFILE = `FROM pgmesh/base:trixie
-RUN apt-get update && apt-get install -y --no-install-recommends etcd-server etcd-client && rm -rf /var/lib/apt/lists/*
-`;
 
 export interface EtcdContainer {
   name: string;
@@ -20,25 +15,9 @@ export interface EtcdContainer {
   remove(): Promise<void>;
 }
 
-async function docker(args: string[], input?: string): Promise<string> {
-  if (input === undefined) {
-    const { stdout } = await run('docker', args, { maxBuffer: 16 << 20 });
-    return stdout;
-  }
-  return new Promise((resolve, reject) => {
-    const child = execFile('docker', args, { maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
-      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
-    );
-    child.stdin?.end(input);
-  });
-}
-
-async function ensureImage(): Promise<void> {
-  try {
-    await docker(['image', 'inspect', ETCD_TEST_IMAGE]);
-  } catch {
-    await docker(['build', '-q', '-t', ETCD_TEST_IMAGE, '-'], DOCKERFILE);
-  }
+async function docker(args: string[]): Promise<string> {
+  const { stdout } = await run('docker', args, { maxBuffer: 16 << 20 });
+  return stdout;
 }
 
 async function freePort(): Promise<number> {
@@ -60,8 +39,8 @@ async function freePort(): Promise<number> {
 export async function startEtcd(name: string): Promise<EtcdContainer> {
   if (!name.startsWith('pgmtest-agent-'))
     throw new Error('test containers are named pgmtest-agent-*');
-  await ensureImage();
-  await docker(['rm', '-f', name]).catch(() => undefined);
+  const image = await etcdTestImage();
+  await docker(['rm', '-f', '-v', name]).catch(() => undefined);
   const port = await freePort();
   await docker([
     'run',
@@ -70,18 +49,17 @@ export async function startEtcd(name: string): Promise<EtcdContainer> {
     name,
     '-p',
     `127.0.0.1:${port}:2379`,
-    ETCD_TEST_IMAGE,
-    'etcd',
-    '--name',
-    'test',
-    '--data-dir',
-    '/tmp/etcd',
-    '--listen-client-urls',
-    'http://0.0.0.0:2379',
-    '--advertise-client-urls',
-    `http://127.0.0.1:${port}`,
-    '--listen-peer-urls',
-    'http://127.0.0.1:2380',
+    // The product image is configured through ETCD_* variables only (etcd refuses a
+    // flag that shadows one of them).
+    '-e',
+    'ETCD_NAME=test',
+    '-e',
+    'ETCD_DATA_DIR=/tmp/etcd',
+    '-e',
+    `ETCD_ADVERTISE_CLIENT_URLS=http://127.0.0.1:${port}`,
+    '-e',
+    'ETCD_LISTEN_PEER_URLS=http://127.0.0.1:2380',
+    image,
   ]);
   const etcdctl = async (...args: string[]): Promise<string> =>
     docker(['exec', '-e', 'ETCDCTL_API=3', name, 'etcdctl', ...args]);
@@ -97,7 +75,7 @@ export async function startEtcd(name: string): Promise<EtcdContainer> {
     url: `http://127.0.0.1:${port}`,
     etcdctl,
     async remove() {
-      await docker(['rm', '-f', name]).catch(() => undefined);
+      await docker(['rm', '-f', '-v', name]).catch(() => undefined);
     },
   };
 }

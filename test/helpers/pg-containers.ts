@@ -7,11 +7,9 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { engineTestImage } from './test-images.js';
 
 const run = promisify(execFile);
-
-/** The engine test image; PGMESH_ENGINE_IMAGE picks another build (e.g. a helper's own tag). */
-export const ENGINE_TEST_IMAGE = process.env.PGMESH_ENGINE_IMAGE ?? 'pgmtest-engine/pg17';
 
 export interface PgNode {
   /** Container name, also its DNS name on the network. */
@@ -36,6 +34,7 @@ export interface PgClusterOptions {
   prefix: string;
   workers: number;
   extras?: number;
+  /** Default: the engine test image, built from images/pgnode/ext when it changed. */
   image?: string;
   readyTimeoutMs?: number;
   /** More `name=value` server settings by node suffix (`coord`, `w1`, `x1`); they win. */
@@ -154,7 +153,7 @@ export async function removeCluster(prefix: string): Promise<void> {
 
 export async function startPgCluster(options: PgClusterOptions): Promise<PgCluster> {
   const { prefix } = options;
-  const image = options.image ?? ENGINE_TEST_IMAGE;
+  const image = options.image ?? (await engineTestImage());
   await removeCluster(prefix);
   const network = `${prefix}-net`;
   await docker(['network', 'create', '--driver', 'bridge', '--label', 'pgmtest-engine=1', network]);

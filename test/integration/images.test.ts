@@ -1,14 +1,14 @@
 /**
  * The images against their contract, on the real Swarm: one etcd member, one pgnode
  * group of two members (one service, slot-templated volume and member name, dnsrr), and
- * HAProxy in front, all configured by agent/cluster/files.ts. Every resource is named
+ * HAProxy in front, all configured by agent/backends/swarm/files.ts. Every resource is named
  * pgmtest-img-* and removed before (a previous run may have crashed) and after.
  */
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { haproxyCfg, patroniYml, pgbouncerIni } from '../../agent/cluster/files.js';
+import { haproxyCfg, patroniYml, pgbouncerIni } from '../../agent/backends/swarm/files.js';
 import {
   etcdServiceName,
   etcdVolumeName,
@@ -19,7 +19,7 @@ import {
   memberNameTemplate,
   networkName,
   PATHS,
-} from '../../agent/cluster/names.js';
+} from '../../agent/core/names.js';
 import { silentLogger } from '../../agent/core/log.js';
 import { waitFor } from '../../agent/core/wait.js';
 import { buildImages, type ImageName } from '../../agent/host/images.js';

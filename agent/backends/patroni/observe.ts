@@ -1,4 +1,4 @@
-import { PATRONI_NAMESPACE } from '../../cluster/names.js';
+import { PATRONI_NAMESPACE } from '../../core/names.js';
 import type { Kv, PatroniStore } from './transport.js';
 import type { LiveMember, LivePatroni, LiveScope, PendingChange } from './types.js';
 

@@ -1,6 +1,6 @@
 /** The shards backend: the engine's worker groups, tables, indexes, placement and roles. */
 import pg from 'pg';
-import { groupTasksHost } from '../../cluster/names.js';
+import { groupTasksHost } from '../../core/names.js';
 import type { ManifestSet } from '../../manifests/types.js';
 import type { Backend } from '../types.js';
 import { applyShardsAction } from './apply.js';

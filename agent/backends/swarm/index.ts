@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import type { Backend, BackendPlan, DriftItem, PlannedAction } from '../types.js';
 import type { ManifestSet, ClusterManifest } from '../../manifests/types.js';
-import { renderSwarm, sha256, type ImageSet } from '../../cluster/render.js';
+import { renderSwarm, sha256, type ImageSet } from './render.js';
 import { observeSwarm } from './observe.js';
 import { describeAction, planSwarm } from './plan.js';
 import { applySwarmAction } from './apply.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ClusterManifest, GroupSpec } from '../../manifests/types.js';
-import { renderSwarm, type RenderContext } from '../../cluster/render.js';
+import { renderSwarm, type RenderContext } from './render.js';
 import { planFromManifest } from './index.js';
 import { drainWait, planSwarm } from './plan.js';
 import type { DesiredSwarm, LiveSwarm } from './types.js';

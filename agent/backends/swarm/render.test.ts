@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { clusterManifest } from '../../test/helpers/manifest-fixture.js';
-import { diffShapes } from '../backends/swarm/shape.js';
+import { clusterManifest } from '../../../test/helpers/manifest-fixture.js';
+import { diffShapes } from './shape.js';
 import { DATABASE_DNS_OPTIONS, renderSwarm } from './render.js';
 
 const images = { pgnode: 'p:1', etcd: 'e:1', haproxy: 'h:1', agent: 'a:1' };

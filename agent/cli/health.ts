@@ -1,7 +1,7 @@
 import { etcdctl } from './etcdctl.js';
 import type Docker from 'dockerode';
 import type { ClusterManifest } from '../manifests/types.js';
-import { PATRONI_NAMESPACE } from './names.js';
+import { PATRONI_NAMESPACE } from '../core/names.js';
 
 export interface MemberStatus {
   name: string;

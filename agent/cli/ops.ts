@@ -13,7 +13,7 @@ import {
 } from '../backends/swarm/index.js';
 import type { BackendPlan } from '../backends/types.js';
 import type { ClusterManifest, ManifestSet } from '../manifests/types.js';
-import type { ImageSet } from './render.js';
+import type { ImageSet } from '../backends/swarm/render.js';
 import { readClusterStatus, unhealthyReason, type ClusterStatus } from './health.js';
 import { pauseKey } from '../etcd/keys.js';
 import { parsePauseValue } from '../gate/pause.js';

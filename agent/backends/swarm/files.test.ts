@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { clusterManifest } from '../../test/helpers/manifest-fixture.js';
+import { clusterManifest } from '../../../test/helpers/manifest-fixture.js';
 import { etcdHosts, haproxyCfg, patroniYml, pgbouncerIni, PGNODE_PATHS } from './files.js';
 
 const cluster = clusterManifest;

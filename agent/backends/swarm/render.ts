@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ClusterManifest, GroupSpec, Placement } from '../manifests/types.js';
+import type { ClusterManifest, GroupSpec, Placement } from '../../manifests/types.js';
 import {
   LABEL_CLUSTER,
   LABEL_GROUP,
@@ -12,7 +12,7 @@ import {
   type Labels,
   type ServiceRole,
   type ServiceShape,
-} from '../backends/swarm/types.js';
+} from './types.js';
 import { haproxyCfg, patroniYml, pgbouncerIni } from './files.js';
 import {
   AGENT_REPOSITORY_MOUNT,
@@ -30,7 +30,7 @@ import {
   memberNameTemplate,
   networkName,
   secretName,
-} from './names.js';
+} from '../../core/names.js';
 
 export interface ImageSet {
   pgnode: string;

@@ -5,8 +5,14 @@
  * images/README.md.
  */
 import { stringify } from 'yaml';
-import type { ClusterManifest, GroupSpec } from '../manifests/types.js';
-import { etcdServiceName, groupTasksHost, PATHS, PATRONI_NAMESPACE, PORTS } from './names.js';
+import type { ClusterManifest, GroupSpec } from '../../manifests/types.js';
+import {
+  etcdServiceName,
+  groupTasksHost,
+  PATHS,
+  PATRONI_NAMESPACE,
+  PORTS,
+} from '../../core/names.js';
 
 /** Paths fixed inside the pgnode image (besides PATHS in names.ts). */
 export const PGNODE_PATHS = {
