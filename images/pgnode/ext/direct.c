@@ -24,6 +24,8 @@
  * CTEs, parameterized scans, system columns, scans estimated above
  * pgmesh.direct_read_max_rows (the result is buffered), users that postgres_fdw would
  * refuse without a password.
+ *
+ * Hooks and GUCs are registered in init.c.
  */
 #include "postgres.h"
 
@@ -49,13 +51,6 @@
 
 #include "pgmesh.h"
 
-static bool pgmesh_direct_reads = true;
-static int	pgmesh_direct_read_max_rows = 1000;
-
-static ExecutorStart_hook_type prev_executor_start_hook = NULL;
-static ExecutorRun_hook_type prev_executor_run_hook = NULL;
-static ExecutorFinish_hook_type prev_executor_finish_hook = NULL;
-static int	exec_nesting = 0;
 
 typedef struct ConnKey
 {
@@ -683,12 +678,16 @@ swap_scans(Plan *plan, bool build, bool *changed)
 	}
 }
 
-static void
-pgmesh_executor_start(QueryDesc *qd, int eflags)
+/*
+ * Swaps the postgres_fdw scans of a qualifying plan for direct-read scans; called by
+ * the ExecutorStart hook (init.c) before the executor starts.
+ */
+void
+pgmesh_direct_executor_start(QueryDesc *qd, int eflags)
 {
 	PlannedStmt *ps = qd->plannedstmt;
 
-	if (pgmesh_direct_reads && exec_nesting == 0 && !IsParallelWorker() &&
+	if (pgmesh_direct_reads && pgmesh_exec_nesting == 0 && !IsParallelWorker() &&
 		!(eflags & (EXEC_FLAG_EXPLAIN_ONLY | EXEC_FLAG_BACKWARD | EXEC_FLAG_MARK)) &&
 		qd->instrument_options == 0 && ps->commandType == CMD_SELECT &&
 		!ps->hasModifyingCTE && ps->rowMarks == NIL && !IsTransactionBlock() &&
@@ -707,64 +706,10 @@ pgmesh_executor_start(QueryDesc *qd, int eflags)
 			qd->plannedstmt = copy;
 		}
 	}
-	if (prev_executor_start_hook)
-		prev_executor_start_hook(qd, eflags);
-	else
-		standard_ExecutorStart(qd, eflags);
-}
-
-static void
-pgmesh_executor_run(QueryDesc *qd, ScanDirection direction, uint64 count, bool execute_once)
-{
-	exec_nesting++;
-	PG_TRY();
-	{
-		if (prev_executor_run_hook)
-			prev_executor_run_hook(qd, direction, count, execute_once);
-		else
-			standard_ExecutorRun(qd, direction, count, execute_once);
-	}
-	PG_FINALLY();
-	{
-		exec_nesting--;
-	}
-	PG_END_TRY();
-}
-
-static void
-pgmesh_executor_finish_nesting(QueryDesc *qd)
-{
-	exec_nesting++;
-	PG_TRY();
-	{
-		if (prev_executor_finish_hook)
-			prev_executor_finish_hook(qd);
-		else
-			standard_ExecutorFinish(qd);
-	}
-	PG_FINALLY();
-	{
-		exec_nesting--;
-	}
-	PG_END_TRY();
 }
 
 void
-pgmesh_direct_init(void)
+pgmesh_direct_register(void)
 {
-	DefineCustomBoolVariable("pgmesh.direct_reads",
-							 "Read postgres_fdw tables in one round trip per shard for top-level read-only statements outside transaction blocks.",
-							 NULL, &pgmesh_direct_reads, true, PGC_USERSET, 0,
-							 NULL, NULL, NULL);
-	DefineCustomIntVariable("pgmesh.direct_read_max_rows",
-							"Largest estimated row count of a foreign scan read directly (its result is buffered).",
-							NULL, &pgmesh_direct_read_max_rows, 1000, 0, 1000000,
-							PGC_USERSET, 0, NULL, NULL, NULL);
 	RegisterCustomScanMethods(&direct_scan_methods);
-	prev_executor_start_hook = ExecutorStart_hook;
-	ExecutorStart_hook = pgmesh_executor_start;
-	prev_executor_run_hook = ExecutorRun_hook;
-	ExecutorRun_hook = pgmesh_executor_run;
-	prev_executor_finish_hook = ExecutorFinish_hook;
-	ExecutorFinish_hook = pgmesh_executor_finish_nesting;
 }

@@ -27,7 +27,9 @@
  *    transaction writing two or more groups commits with two-phase commit
  *    (pgmesh.cross_group_writes = 'two_phase', the default) or is refused ('refuse').
  *
- * 5. Distribution-key UPDATE (modify.c): refused, or rewritten into a move.
+ * 5. Distribution-key UPDATE (modify.c): rewritten into a move, or refused.
+ *
+ * Hooks and GUCs are registered in init.c; this file exposes the functions they call.
  */
 #include "postgres.h"
 
@@ -61,17 +63,7 @@
 
 #include "pgmesh.h"
 
-PG_MODULE_MAGIC;
-
 #define PGMESH_ROUTER_VERSION "0.1.0"
-
-void		_PG_init(void);
-
-static planner_hook_type prev_planner_hook = NULL;
-static ExecutorFinish_hook_type prev_executor_finish_hook = NULL;
-
-static bool pgmesh_enable_routing = true;
-static bool pgmesh_enable_topk = true;
 
 typedef struct RouteContext
 {
@@ -610,41 +602,24 @@ maybe_topk(Query *q, RouteContext *ctx)
 	return result ? result : q;
 }
 
-static PlannedStmt *
-pgmesh_planner(Query *parse, const char *query_string, int cursorOptions,
-			   ParamListInfo boundParams)
+/*
+ * Routing and top-k rewriting of a query about to be planned (planner hook, init.c).
+ * Returns the query to plan; *parents gets the OIDs of the routed parents, which the
+ * plan must depend on.
+ */
+Query *
+pgmesh_route_query(Query *parse, ParamListInfo boundParams, List **parents)
 {
-	PlannedStmt *stmt;
 	RouteContext ctx = {boundParams, NIL};
-	ListCell   *lc;
 
-	if (parse->commandType == CMD_UPDATE)
-		parse = pgmesh_modify_key_update(parse, boundParams);
 	if (pgmesh_enable_routing && parse->commandType != CMD_UTILITY)
 	{
 		route_walker((Node *) parse, &ctx);
 		if (pgmesh_enable_topk)
 			parse = maybe_topk(parse, &ctx);
 	}
-	if (prev_planner_hook)
-		stmt = prev_planner_hook(parse, query_string, cursorOptions, boundParams);
-	else
-		stmt = standard_planner(parse, query_string, cursorOptions, boundParams);
-	foreach(lc, ctx.parents)
-		stmt->relationOids = list_append_unique_oid(stmt->relationOids, lfirst_oid(lc));
-	return stmt;
-}
-
-/* ---------- end of statement: write tracking, two-phase commit intents (xact.c) ---------- */
-
-static void
-pgmesh_executor_finish(QueryDesc *queryDesc)
-{
-	if (prev_executor_finish_hook)
-		prev_executor_finish_hook(queryDesc);
-	else
-		standard_ExecutorFinish(queryDesc);
-	pgmesh_xact_statement_end(queryDesc);
+	*parents = ctx.parents;
+	return parse;
 }
 
 PG_FUNCTION_INFO_V1(pgmesh_router_version);
@@ -652,25 +627,4 @@ Datum
 pgmesh_router_version(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_TEXT_P(cstring_to_text(PGMESH_ROUTER_VERSION));
-}
-
-void
-_PG_init(void)
-{
-	DefineCustomBoolVariable("pgmesh.enable_routing",
-							 "Route queries with a fixed distribution key to their shard and fan out top-k.",
-							 NULL, &pgmesh_enable_routing, true, PGC_USERSET, 0,
-							 NULL, NULL, NULL);
-	DefineCustomBoolVariable("pgmesh.enable_topk",
-							 "Push ORDER BY ... LIMIT k to every shard of a distributed table.",
-							 NULL, &pgmesh_enable_topk, true, PGC_USERSET, 0,
-							 NULL, NULL, NULL);
-	pgmesh_direct_init();
-	pgmesh_xact_init();
-	MarkGUCPrefixReserved("pgmesh");
-
-	prev_planner_hook = planner_hook;
-	planner_hook = pgmesh_planner;
-	prev_executor_finish_hook = ExecutorFinish_hook;
-	ExecutorFinish_hook = pgmesh_executor_finish;
 }

@@ -1,33 +1,42 @@
-/* Shared between pgmesh.c (planner hook), direct.c (direct reads) and xact.c (2PC). */
+/*
+ * Shared declarations of the pgmesh module. init.c owns _PG_init, every hook and every
+ * GUC; the other files expose the functions the hooks call.
+ */
 #ifndef PGMESH_H
 #define PGMESH_H
 
-#include "executor/execdesc.h"
-#include "libpq-fe.h"
+#include "executor/executor.h"
 #include "nodes/params.h"
 #include "nodes/parsenodes.h"
+#include "libpq-fe.h"
+#include "tcop/utility.h"
 #include "utils/partcache.h"
 #include "utils/rel.h"
 
-/* Has the current transaction written through a foreign table? */
-extern bool pgmesh_wrote_in_xact(void);
+/* ---------- GUCs (defined in init.c) ---------- */
+extern bool pgmesh_enable_routing;
+extern bool pgmesh_enable_topk;
+extern int	pgmesh_cross_group_writes;	/* PGMESH_CGW_* */
+extern int	pgmesh_fault_injection; /* PGMESH_FAULT_* */
+extern bool pgmesh_fdw_session;
+extern int	pgmesh_fdw_lock_timeout;
 
-/* GUCs and executor hooks of the direct-read path (direct.c). */
-extern void pgmesh_direct_init(void);
+#define PGMESH_CGW_REFUSE 0
+#define PGMESH_CGW_ALLOW 1		/* non-atomic: each group commits on its own */
+#define PGMESH_CGW_TWO_PHASE 2
 
-/* A plain libpq connection to a server, as postgres_fdw opens it for userid. */
-extern PGconn *pgmesh_connect(Oid serverid, Oid userid);
+#define PGMESH_FAULT_NONE 0
+#define PGMESH_FAULT_AFTER_PREPARE 1	/* groups prepared, no commit record */
+#define PGMESH_FAULT_AFTER_COMMIT 2 /* commit record durable, groups prepared */
+extern bool pgmesh_direct_reads;
+extern int	pgmesh_direct_read_max_rows;
 
-/*
- * Two-phase commit across worker groups, write tracking and the worker side (xact.c):
- * GUCs, transaction callbacks, executor and utility hooks.
- */
-extern void pgmesh_xact_init(void);
+/* Executor nesting depth (>0 inside ExecutorRun/Finish: functions, triggers). */
+extern int	pgmesh_exec_nesting;
 
-/* Called at the end of every statement: notes the foreign servers it wrote. */
-extern void pgmesh_xact_statement_end(QueryDesc *queryDesc);
-
-/* Distributed parents and their hash routing (pgmesh.c). */
+/* ---------- pgmesh.c: routing, top-k, write tracking ---------- */
+extern Query *pgmesh_route_query(Query *parse, ParamListInfo boundParams, List **parents);
+/* Distributed parents and their hash routing. */
 extern bool pgmesh_distributed_parent(Relation rel);
 extern bool pgmesh_fixed_value(Node *node, ParamListInfo params, Oid *type, Datum *value,
 							   bool *isnull);
@@ -35,13 +44,35 @@ extern bool pgmesh_find_key_value(Node *quals, int varno, PartitionKey key,
 								  ParamListInfo params, Datum *value);
 extern Oid	pgmesh_partition_for_value(Relation rel, Datum value);
 
+/* ---------- direct.c: direct reads ---------- */
+extern void pgmesh_direct_register(void);
+extern void pgmesh_direct_executor_start(QueryDesc *qd, int eflags);
+/* A plain libpq connection to a server, as postgres_fdw opens it for userid. */
+extern PGconn *pgmesh_connect(Oid serverid, Oid userid);
+
+/* ---------- xact.c: write tracking, two-phase commit, remote isolation ---------- */
+extern void pgmesh_xact_register(void);
+/* End of a statement (after ExecutorFinish): notes the servers it wrote, sends intents. */
+extern void pgmesh_note_writes(QueryDesc *queryDesc);
+/* Has the current transaction written through a foreign table? */
+extern bool pgmesh_wrote_in_xact(void);
+/* Shows a REPEATABLE READ transaction to postgres_fdw as SERIALIZABLE; true if flipped. */
+extern bool pgmesh_xact_flip_isolation(QueryDesc *qd);
+extern void pgmesh_xact_unflip_isolation(bool flipped);
+/*
+ * Utility statements: the statement to run instead (COMMIT as PREPARE on workers, a
+ * READ COMMITTED START, COPY TO of a distributed table), or pstmt; *after_start is set
+ * when pgmesh_xact_after_utility must run after it.
+ */
+extern PlannedStmt *pgmesh_xact_utility(PlannedStmt *pstmt, bool *after_start);
+extern void pgmesh_xact_after_utility(bool after_start);
+
+/* ---------- modify.c: distribution-key UPDATEs ---------- */
 /* Does this key-assigning UPDATE, fixed to key value `value`, keep rows in their partition? */
 extern bool pgmesh_key_update_stays(Query *q, Relation rel, Datum value, ParamListInfo params);
-
-/* Planner-side refusal/rewrite of an UPDATE that changes a distribution key (modify.c). */
 extern Query *pgmesh_modify_key_update(Query *q, ParamListInfo params);
 
-/* COPY <distributed table> TO as COPY (SELECT ...) TO (copy.c); NULL: not ours. */
+/* ---------- copy.c: COPY <distributed table> TO as COPY (SELECT ...) TO ---------- */
 extern Node *pgmesh_copy_to_rewrite(Node *parsetree);
 
 #endif

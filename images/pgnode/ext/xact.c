@@ -65,40 +65,6 @@
 
 #include "pgmesh.h"
 
-/* pgmesh.cross_group_writes */
-#define CGW_REFUSE 0
-#define CGW_ALLOW 1				/* non-atomic: each group commits on its own */
-#define CGW_TWO_PHASE 2
-
-/* pgmesh.fault_injection */
-#define FAULT_NONE 0
-#define FAULT_AFTER_PREPARE 1	/* groups prepared, no commit record */
-#define FAULT_AFTER_COMMIT 2	/* commit record durable, groups still prepared */
-
-static const struct config_enum_entry cross_group_options[] = {
-	{"refuse", CGW_REFUSE, false},
-	{"allow", CGW_ALLOW, false},
-	{"two_phase", CGW_TWO_PHASE, false},
-	{NULL, 0, false}
-};
-
-static const struct config_enum_entry fault_options[] = {
-	{"none", FAULT_NONE, false},
-	{"crash_after_prepare", FAULT_AFTER_PREPARE, false},
-	{"crash_after_commit", FAULT_AFTER_COMMIT, false},
-	{NULL, 0, false}
-};
-
-static int	pgmesh_cross_group_writes = CGW_TWO_PHASE;
-static int	pgmesh_fault_injection = FAULT_NONE;
-static bool pgmesh_fdw_session = false;
-static int	pgmesh_fdw_lock_timeout = 0;
-
-static ExecutorStart_hook_type prev_executor_start = NULL;
-static ExecutorRun_hook_type prev_executor_run = NULL;
-static ExecutorFinish_hook_type prev_executor_finish = NULL;
-static ProcessUtility_hook_type prev_process_utility = NULL;
-
 /* ---------- coordinator: connections written in the current transaction ---------- */
 
 #define MAX_WRITTEN 64
@@ -226,7 +192,7 @@ note_written(ResultRelInfo *rri, EState *estate)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("pgmesh: a transaction may write through at most %d worker connections", MAX_WRITTEN)));
-	if (n_written > 0 && pgmesh_cross_group_writes == CGW_REFUSE)
+	if (n_written > 0 && pgmesh_cross_group_writes == PGMESH_CGW_REFUSE)
 	{
 		for (int i = 0; i < n_written; i++)
 		{
@@ -311,7 +277,7 @@ send_intents(void)
 }
 
 void
-pgmesh_xact_statement_end(QueryDesc *queryDesc)
+pgmesh_note_writes(QueryDesc *queryDesc)
 {
 	EState	   *estate = queryDesc->estate;
 	ListCell   *lc;
@@ -322,7 +288,7 @@ pgmesh_xact_statement_end(QueryDesc *queryDesc)
 		note_written(lfirst(lc), estate);
 	foreach(lc, estate->es_tuple_routing_result_relations)
 		note_written(lfirst(lc), estate);
-	if (n_written >= 2 && pgmesh_cross_group_writes == CGW_TWO_PHASE)
+	if (n_written >= 2 && pgmesh_cross_group_writes == PGMESH_CGW_TWO_PHASE)
 		send_intents();
 }
 
@@ -344,7 +310,7 @@ inject_fault(int point)
 		return;
 	/* A coordinator crash at this point: the postmaster reinitialises every backend. */
 	elog(LOG, "pgmesh: fault injection %s, killing backend %d",
-		 point == FAULT_AFTER_PREPARE ? "crash_after_prepare" : "crash_after_commit", MyProcPid);
+		 point == PGMESH_FAULT_AFTER_PREPARE ? "crash_after_prepare" : "crash_after_commit", MyProcPid);
 	kill(MyProcPid, SIGKILL);
 	pg_usleep(10L * 1000000L);
 }
@@ -440,7 +406,7 @@ xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PRE_COMMIT:
 			if (n_written > 0 && tracked_lxid == MyProc->vxid.lxid && has_intents())
 			{
-				inject_fault(FAULT_AFTER_PREPARE);
+				inject_fault(PGMESH_FAULT_AFTER_PREPARE);
 				write_commit_record();
 			}
 			break;
@@ -454,7 +420,7 @@ xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 			if (record_written)
 			{
-				inject_fault(FAULT_AFTER_COMMIT);
+				inject_fault(PGMESH_FAULT_AFTER_COMMIT);
 				resolve_all(true);
 			}
 			reset_tracking();
@@ -541,68 +507,59 @@ read_committed_copy(TransactionStmt *ts)
 	return copy;
 }
 
-static void
-xact_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
-					 ProcessUtilityContext context, ParamListInfo params,
-					 QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+PlannedStmt *
+pgmesh_xact_utility(PlannedStmt *pstmt, bool *after_start)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
-	bool		set_lock_timeout = false;
+	Node	   *replaced = NULL;
 
+	*after_start = false;
 	if (IsA(parsetree, CopyStmt))
-	{
-		Node	   *replaced = pgmesh_copy_to_rewrite(parsetree);
-
-		if (replaced)
-		{
-			PlannedStmt *copy = palloc(sizeof(PlannedStmt));
-
-			memcpy(copy, pstmt, sizeof(PlannedStmt));
-			copy->utilityStmt = replaced;
-			pstmt = copy;
-		}
-	}
+		replaced = pgmesh_copy_to_rewrite(parsetree);
 	else if (IsA(parsetree, TransactionStmt))
 	{
 		TransactionStmt *ts = (TransactionStmt *) parsetree;
-		TransactionStmt *replaced = NULL;
 
 		if (ts->kind == TRANS_STMT_COMMIT && !ts->chain && pending_gid[0] != '\0' &&
 			IsTransactionBlock())
 		{
-			replaced = makeNode(TransactionStmt);
-			replaced->kind = TRANS_STMT_PREPARE;
-			replaced->gid = pstrdup(pending_gid);
-			replaced->location = -1;
+			TransactionStmt *prep = makeNode(TransactionStmt);
+
+			prep->kind = TRANS_STMT_PREPARE;
+			prep->gid = pstrdup(pending_gid);
+			prep->location = -1;
+			replaced = (Node *) prep;
 		}
 		else if ((ts->kind == TRANS_STMT_START || ts->kind == TRANS_STMT_BEGIN) &&
 				 pgmesh_fdw_session)
 		{
 			if (asks_repeatable_read(ts))
-				replaced = read_committed_copy(ts);
-			set_lock_timeout = pgmesh_fdw_lock_timeout > 0;
-		}
-		if (replaced)
-		{
-			PlannedStmt *copy = palloc(sizeof(PlannedStmt));
-
-			memcpy(copy, pstmt, sizeof(PlannedStmt));
-			copy->utilityStmt = (Node *) replaced;
-			pstmt = copy;
+				replaced = (Node *) read_committed_copy(ts);
+			*after_start = pgmesh_fdw_lock_timeout > 0;
 		}
 	}
-	if (prev_process_utility)
-		prev_process_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
-	if (set_lock_timeout && IsTransactionBlock())
+	if (replaced)
 	{
-		char		value[32];
+		PlannedStmt *copy = palloc(sizeof(PlannedStmt));
 
-		snprintf(value, sizeof(value), "%d", pgmesh_fdw_lock_timeout);
-		(void) set_config_option("lock_timeout", value, PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_LOCAL, true, ERROR, false);
+		memcpy(copy, pstmt, sizeof(PlannedStmt));
+		copy->utilityStmt = replaced;
+		return copy;
 	}
+	return pstmt;
+}
+
+/* After a coordinator session's START: its lock timeout, for this transaction. */
+void
+pgmesh_xact_after_utility(bool after_start)
+{
+	char		value[32];
+
+	if (!after_start || !IsTransactionBlock())
+		return;
+	snprintf(value, sizeof(value), "%d", pgmesh_fdw_lock_timeout);
+	(void) set_config_option("lock_timeout", value, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, ERROR, false);
 }
 
 /* ---------- coordinator: REPEATABLE READ shown to postgres_fdw as SERIALIZABLE ---------- */
@@ -632,8 +589,8 @@ plan_has_foreign(PlannedStmt *ps)
  * the transaction's snapshot is already taken, and serializable predicate locking
  * keys on MySerializableXact, which a REPEATABLE READ transaction does not have.
  */
-static bool
-flip_isolation(QueryDesc *qd)
+bool
+pgmesh_xact_flip_isolation(QueryDesc *qd)
 {
 	if (XactIsoLevel != XACT_REPEATABLE_READ || !plan_has_foreign(qd->plannedstmt))
 		return false;
@@ -641,92 +598,15 @@ flip_isolation(QueryDesc *qd)
 	return true;
 }
 
-static void
-xact_executor_start(QueryDesc *qd, int eflags)
+void
+pgmesh_xact_unflip_isolation(bool flipped)
 {
-	bool		flipped = flip_isolation(qd);
-
-	PG_TRY();
-	{
-		if (prev_executor_start)
-			prev_executor_start(qd, eflags);
-		else
-			standard_ExecutorStart(qd, eflags);
-	}
-	PG_FINALLY();
-	{
-		if (flipped)
-			XactIsoLevel = XACT_REPEATABLE_READ;
-	}
-	PG_END_TRY();
-}
-
-static void
-xact_executor_run(QueryDesc *qd, ScanDirection direction, uint64 count, bool execute_once)
-{
-	bool		flipped = flip_isolation(qd);
-
-	PG_TRY();
-	{
-		if (prev_executor_run)
-			prev_executor_run(qd, direction, count, execute_once);
-		else
-			standard_ExecutorRun(qd, direction, count, execute_once);
-	}
-	PG_FINALLY();
-	{
-		if (flipped)
-			XactIsoLevel = XACT_REPEATABLE_READ;
-	}
-	PG_END_TRY();
-}
-
-static void
-xact_executor_finish(QueryDesc *qd)
-{
-	bool		flipped = flip_isolation(qd);
-
-	PG_TRY();
-	{
-		if (prev_executor_finish)
-			prev_executor_finish(qd);
-		else
-			standard_ExecutorFinish(qd);
-	}
-	PG_FINALLY();
-	{
-		if (flipped)
-			XactIsoLevel = XACT_REPEATABLE_READ;
-	}
-	PG_END_TRY();
+	if (flipped)
+		XactIsoLevel = XACT_REPEATABLE_READ;
 }
 
 void
-pgmesh_xact_init(void)
+pgmesh_xact_register(void)
 {
-	DefineCustomEnumVariable("pgmesh.cross_group_writes",
-							 "Transactions writing to several worker groups: two_phase (atomic), refuse, or allow (non-atomic).",
-							 NULL, &pgmesh_cross_group_writes, CGW_TWO_PHASE, cross_group_options,
-							 PGC_USERSET, 0, NULL, NULL, NULL);
-	DefineCustomEnumVariable("pgmesh.fault_injection",
-							 "Test only: kill the backend between the prepare and the commit of a two-phase commit.",
-							 NULL, &pgmesh_fault_injection, FAULT_NONE, fault_options,
-							 PGC_SUSET, 0, NULL, NULL, NULL);
-	DefineCustomBoolVariable("pgmesh.fdw_session",
-							 "Worker side: this session carries a coordinator's remote transactions (READ COMMITTED instead of REPEATABLE READ).",
-							 NULL, &pgmesh_fdw_session, false, PGC_USERSET, 0,
-							 NULL, NULL, NULL);
-	DefineCustomIntVariable("pgmesh.fdw_lock_timeout",
-							"Worker side: lock_timeout of a coordinator's remote transactions (bounds a deadlock across groups); 0 keeps lock_timeout.",
-							NULL, &pgmesh_fdw_lock_timeout, 0, 0, INT_MAX,
-							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
 	RegisterXactCallback(xact_callback, NULL);
-	prev_executor_start = ExecutorStart_hook;
-	ExecutorStart_hook = xact_executor_start;
-	prev_executor_run = ExecutorRun_hook;
-	ExecutorRun_hook = xact_executor_run;
-	prev_executor_finish = ExecutorFinish_hook;
-	ExecutorFinish_hook = xact_executor_finish;
-	prev_process_utility = ProcessUtility_hook;
-	ProcessUtility_hook = xact_process_utility;
 }
