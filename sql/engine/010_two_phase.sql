@@ -129,7 +129,9 @@ END $$;
 
 -- Resolves every prepared transaction that is not pending; idempotent (one resolved
 -- meanwhile by its own backend reports the error and changes nothing). Journaled.
-CREATE OR REPLACE FUNCTION pgmesh.recover_prepared_xacts()
+-- p_min_age leaves younger ones to the backend committing them (the recovery worker,
+-- images/pgnode/ext/recover.c, passes pgmesh.recovery_min_age).
+CREATE OR REPLACE FUNCTION pgmesh.recover_prepared_xacts(p_min_age interval DEFAULT '0 s')
 RETURNS TABLE (group_name text, gid text, action text, error text)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -142,7 +144,7 @@ BEGIN
   SELECT coalesce(array_agg(c.xid), '{}') INTO known FROM pgmesh.xact_commits c;
   FOR d IN SELECT * FROM pgmesh.in_doubt_xacts() LOOP
     listed := listed || d.coordinator_xid;
-    CONTINUE WHEN d.decision = 'pending';
+    CONTINUE WHEN d.decision = 'pending' OR d.prepared_at > now() - p_min_age;
     group_name := d.group_name;
     gid := d.gid;
     action := d.decision;

@@ -113,12 +113,16 @@ beforeAll(async () => {
     prefix: PREFIX,
     workers: 3,
     extras: 1,
+    // The recovery worker is off until its own test, so in-doubt states can be observed.
     settings: { w3: ['max_prepared_transactions=0'] },
   });
   coord = await connect(cluster.coordinator.url);
   plain = await connect(cluster.extras[0]!.url);
   for (const w of cluster.workers) workers.push(await connect(w.url));
   await installEngine(coord);
+  // The recovery worker is off until its own test, so in-doubt states can be observed.
+  await coord.query('ALTER SYSTEM SET pgmesh.recovery_interval = 0');
+  await coord.query('SELECT pg_reload_conf()');
   for (const g of ['w1', 'w2']) {
     await coord.query('SELECT pgmesh.add_worker_group($1, $2)', [g, [`${PREFIX}-${g}`]]);
   }
@@ -139,6 +143,26 @@ afterAll(async () => {
   for (const c of [coord, plain, ...workers]) await c?.end().catch(() => {});
   await cluster?.stop();
 });
+
+/** A transfer between two groups whose coordinator backend is killed at `fault`. */
+async function crashBetweenPrepareAndCommit(fault: string): Promise<[number, number]> {
+  const [a, b] = await accountsOnTwoGroups();
+  const victim = await connect(cluster.coordinator.url);
+  await victim.query(`SET pgmesh.fault_injection = ${fault}`);
+  await victim.query('BEGIN');
+  await victim.query('UPDATE bank SET balance = balance - 10 WHERE id = $1', [a]);
+  await victim.query('UPDATE bank SET balance = balance + 10 WHERE id = $1', [b]);
+  expect(await errorOf(victim.query('COMMIT'))).not.toBeNull();
+  await victim.end().catch(() => {});
+  // The postmaster restarts every backend (crash recovery): reconnect.
+  await coord.end().catch(() => {});
+  coord = await waitFor(() => connect(cluster.coordinator.url), {
+    what: 'the coordinator back after the crash',
+    timeoutMs: 60_000,
+    intervalMs: 200,
+  });
+  return [a, b];
+}
 
 describe('two-phase commit across worker groups', () => {
   it('a multi-row INSERT over every group commits atomically, with a commit record', async () => {
@@ -206,21 +230,7 @@ describe('two-phase commit across worker groups', () => {
   ])(
     'the coordinator killed at %s: the transaction is in doubt, then recovery %ss it once',
     async (fault, decision) => {
-      const [a, b] = await accountsOnTwoGroups();
-      const victim = await connect(cluster.coordinator.url);
-      await victim.query(`SET pgmesh.fault_injection = ${fault}`);
-      await victim.query('BEGIN');
-      await victim.query('UPDATE bank SET balance = balance - 10 WHERE id = $1', [a]);
-      await victim.query('UPDATE bank SET balance = balance + 10 WHERE id = $1', [b]);
-      expect(await errorOf(victim.query('COMMIT'))).not.toBeNull();
-      await victim.end().catch(() => {});
-      // The postmaster restarts every backend (crash recovery): reconnect.
-      await coord.end().catch(() => {});
-      coord = await waitFor(() => connect(cluster.coordinator.url), {
-        what: 'the coordinator back after the crash',
-        timeoutMs: 60_000,
-        intervalMs: 200,
-      });
+      const [a, b] = await crashBetweenPrepareAndCommit(fault);
       const inDoubt = await coord.query<{ group_name: string; decision: string }>(
         'SELECT group_name, decision FROM pgmesh.in_doubt_xacts() ORDER BY group_name',
       );
@@ -247,6 +257,27 @@ describe('two-phase commit across worker groups', () => {
       expect(journal.rows[0]?.n).toBeGreaterThanOrEqual(2);
     },
   );
+
+  it('the recovery worker resolves a crash’s prepared transactions by itself', async () => {
+    await coord.query("ALTER SYSTEM SET pgmesh.recovery_interval = '300ms'");
+    await coord.query("ALTER SYSTEM SET pgmesh.recovery_min_age = '0'");
+    await coord.query('SELECT pg_reload_conf()');
+    try {
+      const [a, b] = await crashBetweenPrepareAndCommit('crash_after_commit');
+      await waitFor(async () => (await preparedOnWorkers()) === 0, {
+        what: 'the recovery worker committing the prepared transactions',
+        timeoutMs: 60_000,
+        intervalMs: 200,
+      });
+      await plain.query('UPDATE bank SET balance = balance - 10 WHERE id = $1', [a]);
+      await plain.query('UPDATE bank SET balance = balance + 10 WHERE id = $1', [b]);
+      expect(await digest(coord, 'bank', 'id')).toBe(await digest(plain, 'bank', 'id'));
+    } finally {
+      await coord.query('ALTER SYSTEM SET pgmesh.recovery_interval = 0');
+      await coord.query('ALTER SYSTEM RESET pgmesh.recovery_min_age');
+      await coord.query('SELECT pg_reload_conf()');
+    }
+  });
 
   it('refuses a client PREPARE TRANSACTION, and cross-group writes in refuse mode; nothing changes', async () => {
     const before = await digest(coord, 'bank', 'id');

@@ -27,6 +27,9 @@ int			pgmesh_cross_group_writes = PGMESH_CGW_TWO_PHASE;
 int			pgmesh_fault_injection = PGMESH_FAULT_NONE;
 bool		pgmesh_fdw_session = false;
 int			pgmesh_fdw_lock_timeout = 0;
+int			pgmesh_recovery_interval = 10000;
+int			pgmesh_recovery_min_age = 5000;
+char	   *pgmesh_recovery_database = NULL;
 bool		pgmesh_direct_reads = true;
 int			pgmesh_direct_read_max_rows = 1000;
 
@@ -189,6 +192,18 @@ define_gucs(void)
 							"Worker side: lock_timeout of a coordinator's remote transactions (bounds a deadlock across groups); 0 keeps lock_timeout.",
 							NULL, &pgmesh_fdw_lock_timeout, 0, 0, INT_MAX,
 							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgmesh.recovery_interval",
+							"How often the recovery worker resolves prepared transactions left by crashes; 0 turns it off.",
+							NULL, &pgmesh_recovery_interval, 10000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgmesh.recovery_min_age",
+							"The recovery worker leaves prepared transactions younger than this to their own backend.",
+							NULL, &pgmesh_recovery_min_age, 5000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomStringVariable("pgmesh.recovery_database",
+							   "Database the recovery worker connects to (the one holding the engine).",
+							   NULL, &pgmesh_recovery_database, "postgres",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("pgmesh.direct_reads",
 							 "Read postgres_fdw tables in one round trip per shard for top-level read-only statements outside transaction blocks.",
 							 NULL, &pgmesh_direct_reads, true, PGC_USERSET, 0,
@@ -207,6 +222,7 @@ _PG_init(void)
 	pgmesh_direct_register();
 	/* Before postgres_fdw's (registered at its first connection): see xact.c. */
 	pgmesh_xact_register();
+	pgmesh_recovery_register();
 
 	prev_planner_hook = planner_hook;
 	planner_hook = pgmesh_planner_hook;

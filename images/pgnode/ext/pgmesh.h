@@ -20,6 +20,9 @@ extern int	pgmesh_cross_group_writes;	/* PGMESH_CGW_* */
 extern int	pgmesh_fault_injection; /* PGMESH_FAULT_* */
 extern bool pgmesh_fdw_session;
 extern int	pgmesh_fdw_lock_timeout;
+extern int	pgmesh_recovery_interval;	/* ms, 0 = off */
+extern int	pgmesh_recovery_min_age;	/* ms */
+extern char *pgmesh_recovery_database;
 
 #define PGMESH_CGW_REFUSE 0
 #define PGMESH_CGW_ALLOW 1		/* non-atomic: each group commits on its own */
@@ -66,6 +69,9 @@ extern void pgmesh_xact_unflip_isolation(bool flipped);
  */
 extern PlannedStmt *pgmesh_xact_utility(PlannedStmt *pstmt, bool *after_start);
 extern void pgmesh_xact_after_utility(bool after_start);
+
+/* ---------- recover.c: the background worker running recover_prepared_xacts() ---------- */
+extern void pgmesh_recovery_register(void);
 
 /* ---------- modify.c: distribution-key UPDATEs ---------- */
 /* Does this key-assigning UPDATE, fixed to key value `value`, keep rows in their partition? */
