@@ -97,6 +97,11 @@ describe('pgbouncerIni', () => {
     expect(ini).toContain(`auth_file = ${PGNODE_PATHS.pgbouncerAuthFile}`);
   });
 
+  it('refuses startup options it cannot keep per client instead of dropping them', () => {
+    // `options=-c search_path=...` would be silently lost if ignored (issue #15).
+    expect(pgbouncerIni(cluster())).toMatch(/^ignore_startup_parameters = extra_float_digits$/m);
+  });
+
   it('retries the server login every second after a Postgres crash (default 15 s)', () => {
     expect(pgbouncerIni(cluster())).toMatch(/^server_login_retry = 1$/m);
   });

@@ -142,7 +142,13 @@ export function pgbouncerIni(cluster: ClusterManifest): string {
     `default_pool_size = ${pgbouncer.defaultPoolSize}`,
     `max_client_conn = ${pgbouncer.maxClientConn}`,
     'max_prepared_statements = 100',
-    'ignore_startup_parameters = extra_float_digits,options',
+    // TimeZone, DateStyle, application_name and client_encoding from the startup packet
+    // are tracked per client by PgBouncer. Other startup settings (search_path or
+    // statement_timeout in `options`, or as parameters) cannot be: PostgreSQL 17 does
+    // not report them back, so PgBouncer could not restore them on a pooled server
+    // connection. They are refused ("unsupported startup parameter") rather than
+    // silently dropped, as ignoring `options` did; set them with ALTER ROLE ... SET.
+    'ignore_startup_parameters = extra_float_digits',
     'admin_users = postgres',
     'stats_users = postgres',
     'server_check_delay = 10',
