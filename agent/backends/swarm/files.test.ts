@@ -71,6 +71,9 @@ describe('patroniYml', () => {
     const coord = parse(patroniYml(m, m.spec.coordinator));
     expect(coord.bootstrap.dcs.postgresql.parameters.shared_preload_libraries).toBe('pgmesh');
     expect(coord.bootstrap.dcs.postgresql.parameters.max_prepared_transactions).toBeUndefined();
+    expect(coord.bootstrap.dcs.postgresql.parameters['pgmesh.recovery_database']).toBe(
+      m.spec.postgres.database,
+    );
     const w1 = parse(patroniYml(m, m.spec.workerGroups[0]));
     expect(w1.bootstrap.dcs.postgresql.parameters.shared_preload_libraries).toBe('pgmesh');
     expect(w1.bootstrap.dcs.postgresql.parameters.max_prepared_transactions).toBe(

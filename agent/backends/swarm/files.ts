@@ -46,7 +46,11 @@ export function patroniYml(cluster: ClusterManifest, group: GroupSpec): string {
   // COMMITTED. Workers prepare up to one transaction per connection.
   const preload =
     group.name === spec.coordinator.name
-      ? { shared_preload_libraries: 'pgmesh' }
+      ? {
+          shared_preload_libraries: 'pgmesh',
+          // The recovery worker runs in the database holding the engine.
+          'pgmesh.recovery_database': spec.postgres.database,
+        }
       : {
           shared_preload_libraries: 'pgmesh',
           max_prepared_transactions: spec.postgres.maxConnections,
