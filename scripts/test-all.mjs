@@ -68,8 +68,10 @@ if (ok) {
 rmSync(out, { recursive: true, force: true });
 
 const total = (Date.now() - started) / 1000;
-const fmt = (s) =>
-  s >= 60 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${s.toFixed(0)} s`;
+function fmt(seconds) {
+  const s = Math.round(seconds);
+  return s >= 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s} s`;
+}
 process.stdout.write('\nnpm test, time per step:\n');
 for (const s of steps) {
   const share = ((s.seconds / total) * 100).toFixed(0).padStart(3);
