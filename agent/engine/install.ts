@@ -26,6 +26,8 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 5, file: 'engine/005_search.sql' },
   { version: 6, file: 'memory/001_memory.sql' },
   { version: 7, file: 'engine/006_move_start_undo.sql' },
+  { version: 8, file: 'engine/007_ddl.sql' },
+  { version: 9, file: 'engine/008_tables.sql' },
   { version: 10, file: 'engine/010_two_phase.sql' },
 ]);
 

@@ -305,6 +305,33 @@ describe('planShards', () => {
     );
   });
 
+  it('leaves columns a migration added to the migration, and refuses a declared column changed', () => {
+    const base = live();
+    const table = base.tables.find((x) => x.name === 'memory.memory_entries')!;
+    const added = {
+      ...table,
+      columns: [...table.columns, { name: 'status', type: 'text', notNull: true }],
+    };
+    const withAdded = { ...base, tables: base.tables.map((x) => (x === table ? added : x)) };
+    const plan = planShards(desired({ tables: [entries] }), withAdded);
+    expect(plan.refusals).toEqual([]);
+    expect(plan.drift.find((d) => d.resource === 'table/memory.memory_entries')?.state).toBe(
+      'in-sync',
+    );
+    const renamed = {
+      ...table,
+      columns: table.columns.map((c, i) => (i === 1 ? { ...c, name: c.name + '_renamed' } : c)),
+    };
+    const withRenamed = { ...base, tables: base.tables.map((x) => (x === table ? renamed : x)) };
+    const refused = planShards(desired({ tables: [entries] }), withRenamed);
+    expect(refused.refusals).toEqual([
+      {
+        resource: 'table/memory.memory_entries',
+        reason: expect.stringContaining('columns') as unknown as string,
+      },
+    ]);
+  });
+
   it('updates a role whose privileges or password drifted, never showing a password', () => {
     const d = desired({ roles: [{ name: 'reader', preset: 'readonly', passwordSecret: 'sec' }] });
     const l = live({

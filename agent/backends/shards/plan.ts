@@ -3,8 +3,9 @@
  * engine install → worker groups → tables → indexes → moves (resume a running one first;
  * new moves only when none runs) → removal of emptied groups → ANALYZE of foreign
  * partitions without current statistics → roles (coordinator, then every worker group).
- * Changes the engine cannot make on a live table (distribution column, shard count,
- * columns) are refusals.
+ * Changes the engine cannot make on a live table (distribution column, shard count, a
+ * declared column changed or gone) are refusals; columns added by a migration tool are
+ * not a difference.
  */
 import { createHash } from 'node:crypto';
 import type { BackendPlan, DriftItem, PlannedAction } from '../types.js';
@@ -203,13 +204,22 @@ export function planShards(
         }
       }
     }
-    const want = t.columns.map((c) => ({
-      name: c.name,
-      type: canonicalType(c.type),
-      notNull: c.notNull,
-    }));
-    if (JSON.stringify(want) !== JSON.stringify(current.columns)) {
-      differences.push({ field: 'columns', desired: want, live: current.columns });
+    // Git and migrations share the schema (docs/engine.md, "Schema changes"): the manifest's
+    // columns create the table; afterwards every declared column must still be there
+    // with its type and NOT NULL, and columns a migration added are the migration's.
+    const liveColumns = new Map(current.columns.map((c) => [c.name, c]));
+    const changed = t.columns
+      .map((c) => ({ name: c.name, type: canonicalType(c.type), notNull: c.notNull }))
+      .filter((w) => {
+        const l = liveColumns.get(w.name);
+        return !l || l.type !== w.type || l.notNull !== w.notNull;
+      });
+    if (changed.length > 0) {
+      differences.push({
+        field: 'columns',
+        desired: changed,
+        live: changed.map((w) => liveColumns.get(w.name) ?? null),
+      });
     }
     if (differences.length > 0) {
       refusals.push({

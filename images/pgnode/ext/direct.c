@@ -155,8 +155,8 @@ direct_xact_callback(XactEvent event, void *arg)
 	}
 }
 
-static bool
-is_libpq_option(const char *name)
+bool
+pgmesh_is_libpq_option(const char *name)
 {
 	static PQconninfoOption *defs = NULL;
 
@@ -218,7 +218,7 @@ conn_open(ForeignServer *server, UserMapping *um, bool pipeline)
 	{
 		DefElem    *d = lfirst_node(DefElem, lc);
 
-		if (is_libpq_option(d->defname))
+		if (pgmesh_is_libpq_option(d->defname))
 		{
 			kw[i] = d->defname;
 			val[i] = defGetString(d);

@@ -146,20 +146,35 @@ pgmesh_executor_finish_hook(QueryDesc *qd)
 	pgmesh_note_writes(qd);
 }
 
-static void
-pgmesh_process_utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
-							ProcessUtilityContext context, ParamListInfo params,
-							QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+void
+pgmesh_next_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+					ProcessUtilityContext context, ParamListInfo params,
+					QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
 {
-	bool		after_start;
-
-	pstmt = pgmesh_xact_utility(pstmt, &after_start);
 	if (prev_process_utility_hook)
 		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context, params,
 								  queryEnv, dest, qc);
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
 								queryEnv, dest, qc);
+}
+
+/*
+ * Transactions (xact.c) may replace the statement first: COMMIT as PREPARE TRANSACTION
+ * and a READ COMMITTED START on workers, COPY <distributed table> TO as COPY (SELECT).
+ * Then DDL propagation (ddl.c) decides; it runs the statement through
+ * pgmesh_next_utility.
+ */
+static void
+pgmesh_process_utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+							ProcessUtilityContext context, ParamListInfo params,
+							QueryEnvironment *queryEnv, DestReceiver *dest,
+							QueryCompletion *qc)
+{
+	bool		after_start;
+
+	pstmt = pgmesh_xact_utility(pstmt, &after_start);
+	pgmesh_ddl_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	pgmesh_xact_after_utility(after_start);
 }
 
@@ -212,6 +227,11 @@ define_gucs(void)
 							"Largest estimated row count of a foreign scan read directly (its result is buffered).",
 							NULL, &pgmesh_direct_read_max_rows, 1000, 0, 1000000,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("pgmesh.propagate_ddl",
+							 "Propagate schema changes on distributed and reference tables to every shard.",
+							 "The engine's own functions turn it off while they change shards themselves.",
+							 &pgmesh_propagate_ddl, true, PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pgmesh");
 }
 

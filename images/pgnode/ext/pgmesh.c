@@ -80,7 +80,6 @@ pgmesh_distributed_parent(Relation rel)
 {
 	PartitionKey key;
 	PartitionDesc pd;
-	TupleDesc	ptd = RelationGetDescr(rel);
 
 	if (rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
 		return false;
@@ -94,11 +93,6 @@ pgmesh_distributed_parent(Relation rel)
 	for (int i = 0; i < pd->nparts; i++)
 	{
 		if (get_rel_relkind(pd->oids[i]) != RELKIND_FOREIGN_TABLE)
-			return false;
-	}
-	for (int a = 0; a < ptd->natts; a++)
-	{
-		if (TupleDescAttr(ptd, a)->attisdropped)
 			return false;
 	}
 	return true;
@@ -117,7 +111,16 @@ same_layout(Relation parent, Relation part)
 		Form_pg_attribute x = TupleDescAttr(a, i);
 		Form_pg_attribute y = TupleDescAttr(b, i);
 
-		if (y->attisdropped || x->atttypid != y->atttypid ||
+		/*
+		 * Dropped columns are fine where both have them at the same position (a DROP
+		 * COLUMN propagated to every partition): the swapped range-table entry keeps
+		 * the parent's attribute numbers.
+		 */
+		if (x->attisdropped != y->attisdropped)
+			return false;
+		if (x->attisdropped)
+			continue;
+		if (x->atttypid != y->atttypid ||
 			strcmp(NameStr(x->attname), NameStr(y->attname)) != 0)
 			return false;
 	}

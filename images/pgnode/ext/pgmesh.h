@@ -50,6 +50,21 @@ extern Oid	pgmesh_partition_for_value(Relation rel, Datum value);
 /* ---------- direct.c: direct reads ---------- */
 extern void pgmesh_direct_register(void);
 extern void pgmesh_direct_executor_start(QueryDesc *qd, int eflags);
+/* Is name a libpq connection option a server or user mapping may pass on? */
+extern bool pgmesh_is_libpq_option(const char *name);
+
+/* ---------- ddl.c: DDL propagation (ProcessUtility hook) ---------- */
+extern bool pgmesh_propagate_ddl;
+extern void pgmesh_ddl_utility(PlannedStmt *pstmt, const char *queryString,
+							   bool readOnlyTree, ProcessUtilityContext context,
+							   ParamListInfo params, QueryEnvironment *queryEnv,
+							   DestReceiver *dest, QueryCompletion *qc);
+/* The previous ProcessUtility hook, or the standard one (init.c). */
+extern void pgmesh_next_utility(PlannedStmt *pstmt, const char *queryString,
+								bool readOnlyTree, ProcessUtilityContext context,
+								ParamListInfo params, QueryEnvironment *queryEnv,
+								DestReceiver *dest, QueryCompletion *qc);
+
 /* A plain libpq connection to a server, as postgres_fdw opens it for userid. */
 extern PGconn *pgmesh_connect(Oid serverid, Oid userid);
 

@@ -169,6 +169,14 @@ note_written(ResultRelInfo *rri, EState *estate)
 	if (rel == NULL || rel->rd_rel->relkind != RELKIND_FOREIGN_TABLE)
 		return;
 	nsp = get_namespace_name(RelationGetNamespace(rel));
+	/*
+	 * The engine's remote-statement tables (pgmesh_part.pgmesh_remote_<group>,
+	 * sql/engine/007_ddl.sql) carry DDL and reference-table copies to every group on
+	 * purpose; they are not a transaction's cross-group writes.
+	 */
+	if (nsp && strcmp(nsp, "pgmesh_part") == 0 &&
+		strncmp(RelationGetRelationName(rel), "pgmesh_remote_", 14) == 0)
+		return;
 	if (nsp && strcmp(nsp, "pgmesh_part") == 0 &&
 		strncmp(RelationGetRelationName(rel), "intent_", 7) == 0)
 		ereport(ERROR,
