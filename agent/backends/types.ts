@@ -43,6 +43,14 @@ export interface PlannedAction {
   summary: string;
   /** Data moves and removals pass the gate's safety conditions. */
   risk: 'safe' | 'disruptive' | 'data-moving' | 'destructive';
+  /**
+   * Keys of the earlier actions this one needs. When one of them fails or is blocked,
+   * this one is blocked (by it); actions that need nothing of it still run. Absent: every
+   * earlier action of the same backend (the safe default for a backend that cannot say).
+   */
+  dependsOn?: string[];
+  /** The drift item this action puts right (its `resource`), so a failure marks only it. */
+  resource?: string;
 }
 
 export interface BackendPlan<A extends PlannedAction> {

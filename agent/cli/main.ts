@@ -34,12 +34,23 @@ import { progressLines } from '../report/progress.js';
 import { renderText } from '../report/text.js';
 import type { DriftReport } from '../report/model.js';
 import { userInfo } from 'node:os';
+import type { PauseInfo } from '../gate/pause.js';
 import { registerBenchCommands } from '../bench/cli.js';
+import { locateCluster, recordCluster } from './locate.js';
+import { addExamples, bashCompletion } from './help.js';
+import { confirm } from './confirm.js';
+import { cliVersion, wantsJson } from './meta.js';
+import { ManifestInvalidError } from '../core/errors.js';
+import { renderHistory } from './render-history.js';
+import { driftExitCode } from './exit-codes.js';
+import type { RevisionRecord } from '../report/history.js';
+import { registerMcpCommand } from './mcp.js';
 
 const program = new Command();
 program
   .name('pgmesh')
   .description('A distributed PostgreSQL cluster on Docker Swarm, converged from manifests')
+  .version(cliVersion(), '-V, --version')
   .showHelpAfterError();
 
 const manifestsOption = (): Option =>
@@ -49,6 +60,24 @@ const manifestsOption = (): Option =>
   );
 
 const defaultManifests = (): string => join(repoRoot(), 'manifests');
+
+const clusterOption = (): Option =>
+  new Option(
+    '-c, --cluster <name>',
+    'the cluster to act on (default: $PGMESH_CLUSTER, else the one `up` recorded in ~/.pgmesh)',
+  );
+
+/**
+ * The running cluster for commands that must work whatever the Git tip holds (pause,
+ * resume, status, drift, psql, history): never the tip, see locate.ts.
+ */
+function runningCluster(opts: { cluster?: string; manifests?: string }) {
+  return locateCluster({
+    cluster: opts.cluster,
+    manifests: opts.manifests,
+    defaultManifests: defaultManifests(),
+  });
+}
 
 /**
  * Images for the set (built or reused), then the Swarm side applied, with progress lines.
@@ -125,6 +154,7 @@ program
       onProgress: progress('health: '),
     });
     await readPassword(docker, m);
+    await recordCluster(m);
     if (await releaseDownPause(docker, m)) info('released the pause that `pgmesh down` left');
     out(renderStatus(m, status));
     out('');
@@ -138,35 +168,68 @@ program
 program
   .command('down')
   .description("remove the cluster's services (and with --volumes its data and secrets)")
+  .addOption(clusterOption())
   .addOption(manifestsOption())
   .option('--volumes', 'also remove data volumes and generated secrets', false)
-  .action(async (opts: { manifests?: string; volumes: boolean }) => {
-    const set = await loadManifestSet(opts.manifests ?? defaultManifests());
-    const docker = createDocker();
-    await downCluster(docker, set.cluster.metadata.name, {
-      volumes: opts.volumes,
-      onProgress: progress('down: '),
-    });
-    if (opts.volumes) {
-      await forgetState(set.cluster.metadata.name);
-      await removeLocalRepository(set.cluster.metadata.name);
+  .option('-y, --yes', 'do not ask before removing volumes (for scripts)', false)
+  .action(
+    async (opts: { cluster?: string; manifests?: string; volumes: boolean; yes: boolean }) => {
+      const name = (await runningCluster(opts)).metadata.name;
+      if (opts.volumes && !opts.yes) {
+        await confirm(
+          `This deletes cluster ${name}'s data volumes, secrets and manifests repository. Type the cluster name to go on: `,
+          name,
+        );
+      }
+      const docker = createDocker();
+      await downCluster(docker, name, { volumes: opts.volumes, onProgress: progress('down: ') });
+      if (opts.volumes) {
+        await forgetState(name);
+        await removeLocalRepository(name);
+      }
+      info(`cluster ${name} removed${opts.volumes ? ' with its volumes' : ''}`);
+    },
+  );
+
+program
+  .command('validate')
+  .description('check a manifests folder offline (no cluster, no Docker): for CI and pre-commit')
+  .addOption(manifestsOption())
+  .addOption(outputOption())
+  .action(async (opts: { manifests?: string; output: string }) => {
+    const dir = opts.manifests ?? defaultManifests();
+    try {
+      const set = await loadManifestSet(dir);
+      if (opts.output === 'json')
+        json({ ok: true, cluster: set.cluster.metadata.name, digest: set.digest, problems: [] });
+      else out(`${dir}: valid (cluster ${set.cluster.metadata.name}, ${set.digest.slice(0, 19)})`);
+    } catch (err) {
+      if (!(err instanceof ManifestInvalidError)) throw err;
+      if (opts.output === 'json') json({ ok: false, problems: err.problems });
+      else for (const p of err.problems) out(`${p.file}: ${p.field}: ${p.reason}`);
+      process.exitCode = 1;
     }
-    info(`cluster ${set.cluster.metadata.name} removed${opts.volumes ? ' with its volumes' : ''}`);
   });
 
 program
   .command('status')
   .description('members, roles, states and lag per group; HAProxy backends')
+  .addOption(clusterOption())
   .addOption(manifestsOption())
   .addOption(outputOption())
-  .action(async (opts: { manifests?: string; output: string }) => {
-    const set = await resolveSet(opts.manifests);
-    const status = await readClusterStatus(createDocker(), set.cluster);
-    if (opts.output === 'json') json(status);
+  .action(async (opts: { cluster?: string; manifests?: string; output: string }) => {
+    const m = await runningCluster(opts);
+    const status = await readClusterStatus(createDocker(), m);
+    const pause = (await callAgent(createDocker(), m, 'GET', '/api/pause').catch(() => null)) as {
+      paused: PauseInfo | null;
+    } | null;
+    if (opts.output === 'json') json({ ...status, paused: pause?.paused ?? null });
     else {
-      out(renderStatus(set.cluster, status));
+      out(renderStatus(m, status));
+      if (pause?.paused)
+        out(`\nPAUSED by ${pause.paused.by}: ${pause.paused.reason} (pgmesh resume to act again)`);
       // A rebalance's progress from the agent's latest report; no agent, no line.
-      const report = (await callAgent(createDocker(), set.cluster, 'GET', '/api/drift').catch(
+      const report = (await callAgent(createDocker(), m, 'GET', '/api/drift').catch(
         () => null,
       )) as DriftReport | null;
       const lines = report ? progressLines(report) : [];
@@ -231,98 +294,139 @@ program
 program
   .command('psql')
   .description('open psql on the read-write endpoint (extra arguments go to psql)')
+  .addOption(clusterOption())
   .addOption(manifestsOption())
   .option('--read-only', 'connect to the read-only endpoint', false)
   .allowUnknownOption(true)
   .argument('[psqlArgs...]')
-  .action(async (psqlArgs: string[], opts: { manifests?: string; readOnly: boolean }) => {
-    const set = await resolveSet(opts.manifests);
-    const m = set.cluster;
-    const docker = createDocker();
-    await readPassword(docker, m);
-    const port = opts.readOnly ? m.spec.haproxy.ports.readOnly : m.spec.haproxy.ports.readWrite;
-    const args = [
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(port),
-      '-U',
-      'postgres',
-      '-d',
-      m.spec.postgres.database,
-      ...psqlArgs,
-    ];
-    const child = spawn('psql', args, {
-      stdio: 'inherit',
-      env: { ...process.env, PGPASSFILE: pgpassPath(m.metadata.name) },
-    });
-    child.on('error', async () => {
-      // No psql on this host: use the one inside a coordinator, through HAProxy's address.
-      const [c] = await serviceContainers(
-        docker,
-        groupServiceName(m.metadata.name, m.spec.coordinator.name),
-      );
-      if (!c)
-        throw new PgmeshError(
-          'PGMESH_NOT_DEPLOYED',
-          'no psql on this host and no coordinator runs here',
+  .action(
+    async (
+      psqlArgs: string[],
+      opts: { cluster?: string; manifests?: string; readOnly: boolean },
+    ) => {
+      const m = await runningCluster(opts);
+      const docker = createDocker();
+      await readPassword(docker, m);
+      const port = opts.readOnly ? m.spec.haproxy.ports.readOnly : m.spec.haproxy.ports.readWrite;
+      const args = [
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(port),
+        '-U',
+        'postgres',
+        '-d',
+        m.spec.postgres.database,
+        ...psqlArgs,
+      ];
+      const child = spawn('psql', args, {
+        stdio: 'inherit',
+        env: { ...process.env, PGPASSFILE: pgpassPath(m.metadata.name) },
+      });
+      child.on('error', async () => {
+        // No psql on this host: use the one inside a coordinator, through HAProxy's address.
+        const [c] = await serviceContainers(
+          docker,
+          groupServiceName(m.metadata.name, m.spec.coordinator.name),
         );
-      const ex = spawn(
-        'docker',
-        [
-          'exec',
-          '-it',
-          '-u',
-          'postgres',
-          c.id,
-          'psql',
-          '-d',
-          m.spec.postgres.database,
-          ...psqlArgs,
-        ],
-        { stdio: 'inherit' },
-      );
-      ex.on('exit', (code) => (process.exitCode = code ?? 1));
-    });
-    child.on('exit', (code) => (process.exitCode = code ?? 1));
-  });
+        if (!c)
+          throw new PgmeshError(
+            'PGMESH_NOT_DEPLOYED',
+            'no psql on this host and no coordinator runs here',
+          );
+        const ex = spawn(
+          'docker',
+          [
+            'exec',
+            '-it',
+            '-u',
+            'postgres',
+            c.id,
+            'psql',
+            '-d',
+            m.spec.postgres.database,
+            ...psqlArgs,
+          ],
+          { stdio: 'inherit' },
+        );
+        ex.on('exit', (code) => (process.exitCode = code ?? 1));
+      });
+      child.on('exit', (code) => (process.exitCode = code ?? 1));
+    },
+  );
+
+const exitCodeOption = (): Option =>
+  new Option(
+    '--exit-code <bool>',
+    'exit 2 when drifted, acting or blocked, 1 when failed or rejected',
+  )
+    .argParser((v) => v !== 'false')
+    .default(true);
 
 program
   .command('drift')
-  .description("the agent's latest drift report")
+  .description(
+    "the agent's latest drift report (exit 0: in sync, 2: drifted/acting/blocked, 1: failed/rejected)",
+  )
+  .addOption(clusterOption())
   .addOption(manifestsOption())
   .addOption(outputOption())
-  .action(async (opts: { manifests?: string; output: string }) => {
-    const set = await resolveSet(opts.manifests);
-    const report = (await callAgent(
+  .addOption(exitCodeOption())
+  .action(
+    async (opts: { cluster?: string; manifests?: string; output: string; exitCode: boolean }) => {
+      const m = await runningCluster(opts);
+      const report = (await callAgent(
+        createDocker(),
+        m,
+        'GET',
+        '/api/drift',
+      )) as DriftReport | null;
+      if (opts.output === 'json') json(report);
+      else out(report ? renderText(report) : 'No report yet: the agent has not finished a cycle.');
+      if (opts.exitCode) process.exitCode = driftExitCode(report?.status);
+    },
+  );
+
+program
+  .command('history')
+  .description('one line per revision of the manifests: when first seen, outcome, actions, commit')
+  .addOption(clusterOption())
+  .addOption(manifestsOption())
+  .addOption(outputOption())
+  .option('--limit <n>', 'how many revisions, newest first', '50')
+  .action(async (opts: { cluster?: string; manifests?: string; output: string; limit: string }) => {
+    const m = await runningCluster(opts);
+    const res = (await callAgent(
       createDocker(),
-      set.cluster,
+      m,
       'GET',
-      '/api/drift',
-    )) as DriftReport | null;
-    if (opts.output === 'json') json(report);
-    else out(report ? renderText(report) : 'No report yet: the agent has not finished a cycle.');
+      `/api/history?limit=${Number(opts.limit) || 50}`,
+    )) as { revisions: RevisionRecord[] };
+    if (opts.output === 'json') json({ formatVersion: 1, revisions: res.revisions });
+    else out(renderHistory(res.revisions));
   });
 
 program
   .command('pause')
   .description('pull the emergency pause: no new action starts until `pgmesh resume`')
+  .addOption(clusterOption())
   .addOption(manifestsOption())
   .requiredOption('--reason <text>', 'why (shown in every drift report while paused)')
-  .action(async (opts: { manifests?: string; reason: string }) => {
-    const set = await resolveSet(opts.manifests);
+  .action(async (opts: { cluster?: string; manifests?: string; reason: string }) => {
+    const m = await runningCluster(opts);
     const by = `${userInfo().username}@cli`;
-    await callAgent(createDocker(), set.cluster, 'POST', '/api/pause', { by, reason: opts.reason });
+    await callAgent(createDocker(), m, 'POST', '/api/pause', { by, reason: opts.reason });
     out(`paused by ${by}: ${opts.reason}`);
   });
 
 program
   .command('resume')
   .description('release the emergency pause')
+  .addOption(clusterOption())
   .addOption(manifestsOption())
-  .action(async (opts: { manifests?: string }) => {
-    const set = await resolveSet(opts.manifests);
-    await callAgent(createDocker(), set.cluster, 'POST', '/api/resume');
+  .action(async (opts: { cluster?: string; manifests?: string }) => {
+    const m = await runningCluster(opts);
+    await callAgent(createDocker(), m, 'POST', '/api/resume');
     out('resumed');
   });
 
@@ -340,12 +444,33 @@ program
   });
 
 registerBenchCommands(program);
+registerMcpCommand(program);
+
+program
+  .command('completion')
+  .description('print a shell completion script generated from the command tree')
+  .argument('<shell>', 'bash (zsh: load it with bashcompinit)')
+  .action((shell: string) => {
+    if (shell !== 'bash') throw new Error(`completion for ${shell} is not generated; use bash`);
+    out(bashCompletion(program));
+  });
+
+addExamples(program);
 
 async function main(): Promise<void> {
   try {
     await program.parseAsync(process.argv);
   } catch (err) {
-    if (err instanceof PgmeshError) {
+    if (wantsJson(process.argv)) {
+      // docs/errors.md: under -o json the error is JSON too, on stdout, with its code.
+      json({
+        error: {
+          code: err instanceof PgmeshError ? err.code : 'PGMESH_ERROR',
+          message: err instanceof Error ? err.message : String(err),
+          ...(err instanceof ManifestInvalidError ? { problems: err.problems } : {}),
+        },
+      });
+    } else if (err instanceof PgmeshError) {
       info(`error ${err.code}: ${err.message}`);
     } else {
       info(`error: ${err instanceof Error ? err.message : String(err)}`);

@@ -20,7 +20,15 @@ export type ErrorCode =
   | 'PGMESH_AGENT_CONFIG'
   | 'PGMESH_AGENT_UNREACHABLE'
   | 'PGMESH_LOAD_INPUT'
-  | 'PGMESH_LOAD_FAILED';
+  | 'PGMESH_LOAD_FAILED'
+  | 'PGMESH_CLUSTER_UNKNOWN'
+  | 'PGMESH_PLAN_STALE'
+  | 'PGMESH_CONFIRMATION_REQUIRED'
+  | 'PGMESH_MCP_CONFIG'
+  | 'PGMESH_MCP_INPUT'
+  | 'PGMESH_MCP_DENIED'
+  | 'PGMESH_MCP_RATE_LIMITED'
+  | 'PGMESH_MCP_FAILED';
 
 /** One finding of validation: which file, which field (a JSON pointer), and why. */
 export interface ManifestProblem {
@@ -131,5 +139,32 @@ export class LoadInputError extends PgmeshError {
 export class LoadFailedError extends PgmeshError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('PGMESH_LOAD_FAILED', message, options);
+  }
+}
+
+/** A tool's input broke a limit or a rule the schema cannot state (size, dimension). */
+export class McpInputError extends PgmeshError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('PGMESH_MCP_INPUT', message, options);
+  }
+}
+
+/** The agent may not do this: a namespace it was not given, a tool its McpClient disallows. */
+export class McpDeniedError extends PgmeshError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('PGMESH_MCP_DENIED', message, options);
+  }
+}
+
+export class McpRateLimitedError extends PgmeshError {
+  constructor(message: string) {
+    super('PGMESH_MCP_RATE_LIMITED', message);
+  }
+}
+
+/** The database refused or failed a tool's statement (the SQLSTATE is in the message). */
+export class McpFailedError extends PgmeshError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('PGMESH_MCP_FAILED', message, options);
   }
 }

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import type { Logger } from '../core/log.js';
+import { orderedBackends } from '../backends/registry.js';
 import { shardsPerGroup } from '../backends/shards/index.js';
 import { swarmBackend } from '../backends/swarm/index.js';
 import { etcd3Store, fetchHttp, patroniBackend } from '../backends/patroni/index.js';
@@ -16,6 +17,7 @@ import { LeaderElection } from '../leader/election.js';
 import { parseManifestSetFromFiles } from '../manifests/load.js';
 import { createMetrics } from '../metrics/metrics.js';
 import { bindBackend, createCycle } from '../pipeline/index.js';
+import { EtcdRevisionHistory } from '../report/history.js';
 import { EtcdReportStore } from '../report/store.js';
 import { Schedule } from '../schedule/schedule.js';
 import { etcdPauseControl } from '../server/pause-control.js';
@@ -56,6 +58,7 @@ export async function startAgent(
   });
   const journal = new Journal({ etcd, cluster: config.cluster, holder: config.agentId });
   const store = new EtcdReportStore(etcd, config.cluster);
+  const history = new EtcdRevisionHistory(etcd, config.cluster);
   const metrics = createMetrics();
 
   await mkdir(config.workDir, { recursive: true });
@@ -79,8 +82,9 @@ export async function startAgent(
     addresses,
     log,
   );
-  const backends = [
-    bindBackend(swarmBackend, {
+  // The registry's order (agent/backends/registry.ts); the CLI builds the same list.
+  const backends = orderedBackends({
+    swarm: bindBackend(swarmBackend, {
       docker: deps.docker,
       images: config.images,
       cluster: config.cluster,
@@ -88,13 +92,13 @@ export async function startAgent(
       // A group marked remove: true keeps its services until the engine moved its shards off.
       shardsPerGroup: (groups: string[]) => shardsPerGroup(shardsContext, groups),
     }),
-    bindBackend(agentShardsBackend(addresses), shardsContext),
-    bindBackend(patroniBackend, {
+    patroni: bindBackend(patroniBackend, {
       store: patroniStore,
       http: fetchHttp(),
       onProgress: (line: string) => log.info({ backend: 'patroni', progress: line }, 'progress'),
     }),
-  ];
+    shards: bindBackend(agentShardsBackend(addresses), shardsContext),
+  });
 
   async function clusterHealthy(): Promise<string | null> {
     const set = cycle.lastGood()?.set;
@@ -135,6 +139,7 @@ export async function startAgent(
       return reason ? [reason] : [];
     },
     store,
+    history,
     metrics,
     log,
   });
@@ -200,6 +205,8 @@ export async function startAgent(
     trigger: run,
     pauseControl: etcdPauseControl(etcd, config.cluster),
     isLeader: () => election.isLeader(),
+    currentPause: () => pause.current(),
+    history,
   });
   const url = await startServer(app, { host: config.apiHost, port: config.apiPort });
   await election.start();

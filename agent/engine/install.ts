@@ -29,6 +29,7 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 8, file: 'engine/007_ddl.sql' },
   { version: 9, file: 'engine/008_tables.sql' },
   { version: 10, file: 'engine/010_two_phase.sql' },
+  { version: 15, file: 'engine/015_mcp.sql' },
 ]);
 
 export interface InstallResult {

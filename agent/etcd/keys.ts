@@ -52,3 +52,15 @@ export function parseJournalKey(cluster: string, key: string): string | null {
   const prefix = journalPrefix(cluster);
   return key.startsWith(prefix) ? decodeURIComponent(key.slice(prefix.length)) : null;
 }
+
+export function revisionsPrefix(cluster: string): string {
+  return `${clusterPrefix(cluster)}revisions/`;
+}
+
+/**
+ * One key per revision, ordered by when it was first seen (zero-padded milliseconds), so
+ * the newest is one sorted read away and trimming drops a prefix of the order.
+ */
+export function revisionKey(cluster: string, firstSeenMs: number, revision: string): string {
+  return `${revisionsPrefix(cluster)}${String(firstSeenMs).padStart(15, '0')}-${encodeURIComponent(revision)}`;
+}

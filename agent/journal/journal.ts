@@ -13,10 +13,58 @@ export interface JournalEntry {
   startedAt: string;
   finishedAt?: string;
   error?: string;
+  /** Failed attempts in a row (a success or a new key starts again at 0). */
+  attempts?: number;
+  /** After a failure: not tried again before this time (exponential backoff). */
+  nextTryAt?: string;
 }
 
 export type RunOnceResult<T> =
-  { ran: true; value: T; entry: JournalEntry } | { ran: false; entry: JournalEntry };
+  | { ran: true; value: T; entry: JournalEntry }
+  /** `done`: already done (maybe by another replica); `backing-off`: failed, next try later. */
+  | { ran: false; entry: JournalEntry; why: 'done' | 'backing-off' };
+
+export interface Backoff {
+  baseMs: number;
+  maxMs: number;
+}
+
+/** 10 s after the first failure, doubling, at most 10 minutes apart. */
+export const DEFAULT_BACKOFF: Backoff = { baseMs: 10_000, maxMs: 600_000 };
+
+/** When a step that failed `attempts` times in a row may run again (pure). */
+export function nextTry(finishedAt: Date, attempts: number, backoff: Backoff): Date {
+  const delay = Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.max(0, attempts - 1));
+  return new Date(finishedAt.getTime() + delay);
+}
+
+/** The entry of a failed step after one more failure (pure). */
+export function failedEntry(
+  started: JournalEntry,
+  prev: JournalEntry | null,
+  err: unknown,
+  now: Date,
+  backoff: Backoff,
+): JournalEntry {
+  const attempts = (prev?.state === 'failed' ? (prev.attempts ?? 1) : 0) + 1;
+  return {
+    ...started,
+    state: 'failed',
+    finishedAt: now.toISOString(),
+    error: err instanceof Error ? err.message : String(err),
+    attempts,
+    nextTryAt: nextTry(now, attempts, backoff).toISOString(),
+  };
+}
+
+/** Whether a failed entry is still in its backoff at `now` (pure). */
+export function backingOff(prev: JournalEntry | null, now: Date): boolean {
+  return (
+    prev?.state === 'failed' &&
+    prev.nextTryAt !== undefined &&
+    Date.parse(prev.nextTryAt) > now.getTime()
+  );
+}
 
 export interface JournalOptions {
   etcd: Etcd3;
@@ -25,6 +73,7 @@ export interface JournalOptions {
   /** How long entries are kept (default 7 days). */
   retentionSeconds?: number;
   now?: () => Date;
+  backoff?: Backoff;
 }
 
 /**
@@ -39,7 +88,12 @@ export class Journal {
   #lease: { id: string; grantedAt: number } | null = null;
 
   constructor(options: JournalOptions) {
-    this.#o = { retentionSeconds: 7 * 24 * 3600, now: () => new Date(), ...options };
+    this.#o = {
+      retentionSeconds: 7 * 24 * 3600,
+      now: () => new Date(),
+      backoff: DEFAULT_BACKOFF,
+      ...options,
+    };
   }
 
   async get(key: string): Promise<JournalEntry | null> {
@@ -68,10 +122,10 @@ export class Journal {
     const etcdKey = journalKey(this.#o.cluster, key);
     const res = await this.#o.etcd.get(etcdKey).exec();
     const kv = res.kvs[0];
-    if (kv) {
-      const prev = JSON.parse(kv.value.toString('utf8')) as JournalEntry;
-      if (prev.state === 'done') return { ran: false, entry: prev };
-    }
+    const prev = kv ? (JSON.parse(kv.value.toString('utf8')) as JournalEntry) : null;
+    if (prev?.state === 'done') return { ran: false, entry: prev, why: 'done' };
+    if (prev && backingOff(prev, this.#o.now()))
+      return { ran: false, entry: prev, why: 'backing-off' };
     const started: JournalEntry = {
       key,
       state: 'started',
@@ -86,7 +140,7 @@ export class Journal {
       .commit();
     if (!txn.succeeded) {
       const now = await this.get(key);
-      if (now?.state === 'done') return { ran: false, entry: now };
+      if (now?.state === 'done') return { ran: false, entry: now, why: 'done' };
       throw new ApplyFailedError(
         `journal key ${key} was changed by ${now?.holder ?? 'another replica'} while starting it`,
       );
@@ -101,12 +155,7 @@ export class Journal {
       await this.#o.etcd.put(etcdKey).value(JSON.stringify(done)).lease(lease);
       return { ran: true, value, entry: done };
     } catch (err) {
-      const failed: JournalEntry = {
-        ...started,
-        state: 'failed',
-        finishedAt: this.#o.now().toISOString(),
-        error: err instanceof Error ? err.message : String(err),
-      };
+      const failed = failedEntry(started, prev, err, this.#o.now(), this.#o.backoff);
       await this.#o.etcd.put(etcdKey).value(JSON.stringify(failed)).lease(lease);
       throw err;
     }

@@ -8,12 +8,14 @@ import referenceTableSchema from '../../schemas/reference-table.schema.json' wit
 import vectorIndexSchema from '../../schemas/vector-index.schema.json' with { type: 'json' };
 import roleSchema from '../../schemas/role.schema.json' with { type: 'json' };
 import patroniConfigSchema from '../../schemas/patroni-config.schema.json' with { type: 'json' };
+import mcpClientSchema from '../../schemas/mcp-client.schema.json' with { type: 'json' };
 import { checkPatroniConfig } from '../backends/patroni/check.js';
 import { checkCluster } from './check-cluster.js';
 import type {
   ColumnSpec,
   DistributedTableManifest,
   Manifest,
+  McpClientManifest,
   ReferenceTableManifest,
   PatroniConfigManifest,
   RoleManifest,
@@ -48,6 +50,7 @@ export const KINDS: readonly KindDefinition[] = [
   kind<VectorIndexManifest>('VectorIndex', vectorIndexSchema, checkVectorIndex),
   kind<RoleManifest>('Role', roleSchema, checkRole),
   kind<PatroniConfigManifest>('PatroniConfig', patroniConfigSchema, checkPatroniConfig),
+  kind<McpClientManifest>('McpClient', mcpClientSchema, checkMcpClient),
 ];
 
 export function findKind(kind: string): KindDefinition | undefined {
@@ -259,6 +262,50 @@ export function checkRole(m: RoleManifest, documents: readonly Manifest[]): Fiel
     problems.push({
       field: '/spec/name',
       reason: `role "${name}" is already declared by Role "${first.metadata.name}"`,
+    });
+  }
+  return problems;
+}
+
+/** The roles an McpClient takes: its own and, with `allow.sql`, `<role>_ro`. */
+export function mcpClientRoles(m: McpClientManifest): string[] {
+  return m.spec.allow.sql ? [m.spec.role, `${m.spec.role}_ro`] : [m.spec.role];
+}
+
+export function checkMcpClient(m: McpClientManifest, documents: readonly Manifest[]): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  const { role, namespaces } = m.spec;
+  if (RESERVED_ROLES.has(role) || role.startsWith('pg_') || role.startsWith('pgmesh')) {
+    problems.push({
+      field: '/spec/role',
+      reason: `role name "${role}" is reserved by PostgreSQL or pgmesh`,
+    });
+  }
+  const mine = new Set(mcpClientRoles(m));
+  const roleDoc = documents.find(
+    (d): d is RoleManifest => d.kind === 'Role' && mine.has(d.spec.name),
+  );
+  if (roleDoc) {
+    problems.push({
+      field: '/spec/role',
+      reason: `role "${roleDoc.spec.name}" is already declared by Role "${roleDoc.metadata.name}"; an MCP client has a role of its own`,
+    });
+  }
+  const other = documents.find(
+    (d): d is McpClientManifest =>
+      d.kind === 'McpClient' && d !== m && mcpClientRoles(d).some((r) => mine.has(r)),
+  );
+  if (other && documents.indexOf(other) < documents.indexOf(m)) {
+    problems.push({
+      field: '/spec/role',
+      reason: `role "${role}" (or its _ro role) is already taken by McpClient "${other.metadata.name}"`,
+    });
+  }
+  const twice = namespaces.read.filter((n) => namespaces.write.includes(n));
+  if (twice.length > 0) {
+    problems.push({
+      field: '/spec/namespaces/read',
+      reason: `${twice.join(', ')} also in write (write implies read); list a namespace once`,
     });
   }
   return problems;

@@ -118,6 +118,30 @@ export interface RoleManifest {
   spec: { name: string; preset: RolePreset; passwordSecret: string };
 }
 
+/** One AI agent of `pgmesh mcp`: its role, namespaces, secrets and limits. */
+export interface McpClientManifest {
+  apiVersion: typeof API_VERSION;
+  kind: 'McpClient';
+  metadata: Metadata;
+  spec: {
+    role: string;
+    passwordSecret: string;
+    tokenSecret: string;
+    namespaces: { read: string[]; write: string[] };
+    allow: { update: boolean; delete: boolean; sql: boolean };
+    limits: McpLimits;
+  };
+}
+
+export interface McpLimits {
+  callsPerSecond: number;
+  burst: number;
+  maxContentBytes: number;
+  maxMetadataBytes: number;
+  maxResults: number;
+  sqlTimeoutMs: number;
+}
+
 /** A PostgreSQL parameter value as a PatroniConfig may write it (see schemas/). */
 export type PatroniParameterValue = string | number | boolean;
 
@@ -147,7 +171,8 @@ export type Manifest =
   | ReferenceTableManifest
   | VectorIndexManifest
   | RoleManifest
-  | PatroniConfigManifest;
+  | PatroniConfigManifest
+  | McpClientManifest;
 
 /** A loaded, validated, frozen manifest set with where each document came from. */
 export interface ManifestSet {

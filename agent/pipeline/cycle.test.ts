@@ -122,6 +122,7 @@ function setup(initial: string, live: Groups, onApply?: (a: ScaleAction) => Prom
   return {
     ...src,
     ...mem,
+    deps,
     journal,
     store,
     term,
@@ -231,8 +232,67 @@ describe('the reconcile cycle', () => {
     });
     const r = await t.cycle.run();
     expect(r.status).toBe('failed');
-    expect(r.backends[0]?.actions.map((a) => a.result)).toEqual(['failed', 'not-run']);
+    // No dependsOn from the backend: every later action of it waits on the failed one.
+    expect(r.backends[0]?.actions.map((a) => a.result)).toEqual(['failed', 'blocked']);
+    expect(r.backends[0]?.actions[1]?.reason).toBe('blocked (by swarm:scale:a:1)');
     expect(t.journal.entries.get('swarm:scale:a:1')?.state).toBe('failed');
+  });
+
+  it('runs independent actions past a failure, blocks dependents, and backs off the failed one', async () => {
+    let clock = Date.parse('2026-01-01T00:00:00Z');
+    const t = setup('a=1\nb=1\nc=1\n', {}, async (a) => {
+      if (a.group === 'a') throw new Error('boom');
+    });
+    // a fails; b needs nothing; c needs a.
+    const plan = t.backend.plan.bind(t.backend);
+    t.backend.plan = (d, l) => {
+      const p = plan(d, l);
+      for (const a of p.actions) {
+        a.resource = `service/${a.group}`;
+        a.dependsOn = a.group === 'c' ? ['swarm:scale:a:1'] : [];
+      }
+      return p;
+    };
+    const journal = new MemoryJournal(
+      'a1',
+      { baseMs: 10_000, maxMs: 60_000 },
+      () => new Date(clock),
+    );
+    const cycle = createCycle({ ...t.deps, journal });
+    const r1 = await cycle.run();
+    expect(r1.backends[0]?.actions.map((a) => [a.key, a.result])).toEqual([
+      ['swarm:scale:a:1', 'failed'],
+      ['swarm:scale:b:1', 'applied'],
+      ['swarm:scale:c:1', 'blocked'],
+    ]);
+    expect(r1.backends[0]?.actions[2]?.reason).toBe('blocked (by swarm:scale:a:1)');
+    expect(r1.backends[0]?.actions[0]).toMatchObject({
+      attempts: 1,
+      nextTryAt: '2026-01-01T00:00:10.000Z',
+    });
+    const items = Object.fromEntries(r1.backends[0]?.items.map((i) => [i.resource, i.state]) ?? []);
+    // Only a's own item is failed; c is blocked, not failed with a's error.
+    expect(items).toEqual({
+      'service/a': 'failed',
+      'service/b': 'in-sync',
+      'service/c': 'blocked',
+    });
+    expect(t.applied).toEqual(['swarm:scale:b:1']);
+
+    // Within the backoff: not tried, the report says when it will be.
+    clock += 5_000;
+    const r2 = await cycle.run();
+    expect(r2.backends[0]?.actions[0]?.reason).toMatch(
+      /boom \(attempt 1; next try at 2026-01-01T00:00:10.000Z\)/,
+    );
+    expect(journal.entries.get('swarm:scale:a:1')?.attempts).toBe(1);
+    // After it: tried again; the next interval doubles.
+    clock += 6_000;
+    await cycle.run();
+    expect(journal.entries.get('swarm:scale:a:1')).toMatchObject({
+      attempts: 2,
+      nextTryAt: '2026-01-01T00:00:31.000Z',
+    });
   });
 
   it('reports acting while a backend is still converging after its actions', async () => {

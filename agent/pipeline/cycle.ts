@@ -6,6 +6,7 @@ import type { PauseInfo } from '../gate/pause.js';
 import type { ActionJournal } from '../journal/memory.js';
 import type { AgentMetrics } from '../metrics/metrics.js';
 import type { ActionRecord, DriftReport, StepTiming } from '../report/model.js';
+import type { RevisionHistory } from '../report/history.js';
 import type { ReportWriter } from '../report/store.js';
 import type { Snapshot, Source } from '../sources/types.js';
 import { applyActions } from './apply.js';
@@ -35,6 +36,8 @@ export interface CycleDeps {
   health?: HealthCheck;
   /** Only the leader stores reports; pass none on observers. */
   store?: ReportWriter;
+  /** The per-revision history (leader only, like the store). */
+  history?: RevisionHistory;
   metrics?: AgentMetrics;
   log: Logger;
   now?: () => Date;
@@ -173,6 +176,7 @@ export async function runCycle(
       revision: snapshot?.revision ?? null,
       actedOn: current?.revision ?? null,
       ...(snapshot ? { ref: snapshot.ref } : {}),
+      ...(snapshot?.commit ? { commit: snapshot.commit } : {}),
     },
     // The pause as it stands at the end of the cycle: it may have been set during apply.
     paused: deps.pause() ?? pause,
@@ -195,5 +199,10 @@ export async function runCycle(
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
     log,
   });
+  if (deps.history && leader) {
+    await deps.history.record(stored).catch((err: unknown) => {
+      log.error({ err: (err as Error).message }, 'recording the revision history failed');
+    });
+  }
   return { report: stored, lastGood: current };
 }

@@ -35,6 +35,7 @@ export function recordsFor(
     backend: a.backend,
     summary: a.summary,
     risk: a.risk,
+    ...(a.resource !== undefined ? { resource: a.resource } : {}),
     result,
     reason,
   }));

@@ -77,14 +77,21 @@ function backendReport(plan: PlanResult, actions: ActionRecord[]): BackendReport
   if (!plan.ok) {
     return { backend, state: 'failed', items: [], actions, refusals: [], error: plan.error };
   }
+  // An action that names its drift item marks only that item; one that does not (a
+  // backend that cannot say) marks every drifted item of its backend, as before.
+  const about = (item: DriftItem, a: ActionRecord): boolean =>
+    a.resource === undefined || a.resource === item.resource;
   const failed = actions.find((a) => a.result === 'failed');
   const blocked = actions.find((a) => a.result === 'blocked');
-  const applied = actions.some((a) => a.result === 'applied' || a.result === 'skipped');
   const items: DriftItem[] = plan.plan.drift.map((item) => {
     if (item.state !== 'drifted') return item;
-    if (failed) return { ...item, state: 'failed', reason: item.reason ?? failed.reason ?? '' };
-    if (blocked) return { ...item, state: 'blocked', reason: blocked.reason ?? '' };
-    if (applied) return { ...item, state: 'acting' };
+    const mine = actions.filter((a) => about(item, a));
+    const f = mine.find((a) => a.result === 'failed');
+    if (f) return { ...item, state: 'failed', reason: item.reason ?? f.reason ?? '' };
+    const b = mine.find((a) => a.result === 'blocked');
+    if (b) return { ...item, state: 'blocked', reason: b.reason ?? '' };
+    if (mine.some((a) => a.result === 'applied' || a.result === 'skipped'))
+      return { ...item, state: 'acting' };
     return item;
   });
   const states: DriftState[] = items.map((i) => i.state);

@@ -32,6 +32,13 @@ export interface ActionRecord {
   result: ActionResult;
   reason?: string;
   ms?: number;
+  /** The drift item the action puts right (PlannedAction.resource). */
+  resource?: string;
+  /** Blocked because this prerequisite failed or was blocked. */
+  blockedBy?: string;
+  /** Failed: failed attempts in a row, and when the journal lets it run again. */
+  attempts?: number;
+  nextTryAt?: string;
 }
 
 export interface BackendReport {
@@ -69,6 +76,8 @@ export interface DriftReport {
     /** The revision of the set this cycle compared against (the last good one if rejected). */
     actedOn: string | null;
     ref?: string;
+    /** Subject and author of the source's commit (git only). */
+    commit?: { subject: string; author: string };
   };
   paused: PauseInfo | null;
   validation: { ok: boolean; problems: ManifestProblem[] };

@@ -10,7 +10,7 @@ import {
 import { MemoryReportStore } from './store.js';
 import { REDACTED, scrubSecrets } from './scrub.js';
 import { sampleReport } from './sample.js';
-import { renderText } from './text.js';
+import { renderText, summaryLine } from './text.js';
 
 describe('scrubSecrets', () => {
   it('replaces values of secret-named fields and differences, deep, without touching the input', () => {
@@ -40,6 +40,30 @@ describe('renderers', () => {
     expect(text).toContain('PAUSED: paused by alice since 2025-01-01T00:00:00.000Z: disk <full>');
     expect(text).toMatch(/swarm\s+service\/pgm-w1\s+blocked\s+replicas\s+3\s+2/);
     expect(text).toContain('abc123');
+  });
+
+  it('puts a summary line first, items needing attention before those in sync, which collapse', () => {
+    const base = sampleReport();
+    const b0 = base.backends[0]!;
+    const r = sampleReport({
+      backends: [
+        {
+          ...b0,
+          items: [
+            { backend: 'swarm', resource: 'service/a', state: 'in-sync', differences: [] },
+            { backend: 'swarm', resource: 'service/b', state: 'in-sync', differences: [] },
+            { backend: 'swarm', resource: 'service/c', state: 'blocked', differences: [] },
+            { backend: 'swarm', resource: 'service/d', state: 'failed', differences: [] },
+          ],
+        },
+      ],
+    });
+    const text = renderText(r);
+    expect(summaryLine(r)).toBe('2 in sync, 1 failed, 1 blocked');
+    expect(text).toContain('items: 2 in sync, 1 failed, 1 blocked');
+    expect(text.indexOf('service/d')).toBeLessThan(text.indexOf('service/c'));
+    expect(text).not.toContain('service/a');
+    expect(text).toMatch(/swarm\s+\(2 more\)\s+in-sync/);
   });
 
   it('lists validation problems when the set was rejected', () => {

@@ -1,4 +1,5 @@
 import { describePause } from '../gate/gate.js';
+import type { DriftItem } from '../backends/types.js';
 import type { DriftReport } from './model.js';
 import { describeProgress } from './progress.js';
 
@@ -19,6 +20,19 @@ export function table(header: string[], rows: string[][]): string {
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
+const STATE_ORDER: DriftItem['state'][] = ['failed', 'blocked', 'acting', 'drifted', 'in-sync'];
+
+/** `35 in sync, 1 failed, 13 blocked`: every item of every backend, by state (pure). */
+export function summaryLine(report: DriftReport): string {
+  const counts = new Map<string, number>();
+  for (const item of report.backends.flatMap((b) => b.items))
+    counts.set(item.state, (counts.get(item.state) ?? 0) + 1);
+  const parts = ['in-sync', ...STATE_ORDER.filter((s) => s !== 'in-sync')]
+    .filter((s) => counts.get(s))
+    .map((s) => `${counts.get(s)} ${s.replace('-', ' ')}`);
+  return parts.length ? parts.join(', ') : 'no items';
+}
+
 /** The drift report as `pgmesh drift` prints it. */
 export function renderText(report: DriftReport): string {
   const out: string[] = [];
@@ -28,6 +42,7 @@ export function renderText(report: DriftReport): string {
       `  (${report.source.kind}${report.source.ref ? ` ${report.source.ref}` : ''})`,
     `at ${report.finishedAt}  took ${report.durationMs} ms  by ${report.agent}${report.leader ? ' (leader)' : ' (observer)'}`,
   );
+  out.push(`items: ${summaryLine(report)}`);
   if (report.paused) out.push(`PAUSED: ${describePause(report.paused)}`);
   if (!report.validation.ok) {
     out.push('', 'manifest set REJECTED (nothing applied):');
@@ -41,7 +56,12 @@ export function renderText(report: DriftReport): string {
   const rows: string[][] = [];
   for (const b of report.backends) {
     if (b.items.length === 0) rows.push([b.backend, '-', b.state, '', '', '', b.error ?? '']);
-    for (const item of b.items) {
+    // What needs attention first; items in sync collapse into one line per backend.
+    const open = b.items
+      .filter((i) => i.state !== 'in-sync')
+      .sort((x, y) => STATE_ORDER.indexOf(x.state) - STATE_ORDER.indexOf(y.state));
+    const inSync = b.items.length - open.length;
+    for (const item of open) {
       const diffs = item.differences.length ? item.differences : [undefined];
       for (const d of diffs) {
         rows.push([
@@ -55,6 +75,7 @@ export function renderText(report: DriftReport): string {
         ]);
       }
     }
+    if (inSync > 0) rows.push([b.backend, `(${inSync} more)`, 'in-sync', '', '', '', '']);
   }
   out.push('', table(['BACKEND', 'RESOURCE', 'STATE', 'FIELD', 'DESIRED', 'LIVE', 'REASON'], rows));
   const progress = report.backends.flatMap((b) =>

@@ -3,6 +3,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../core/log.js';
 import type { PauseInfo } from '../gate/pause.js';
 import { renderHtml } from '../report/html.js';
+import type { RevisionHistory } from '../report/history.js';
 import type { ReportReader } from '../report/store.js';
 import { verifyBearer, verifySignature } from './secrets.js';
 
@@ -25,6 +26,10 @@ export interface ServerDeps {
   pauseControl: PauseControl;
   /** For /healthz: whether this replica leads. */
   isLeader?: () => boolean;
+  /** The pause this replica acts on now (its etcd watch), for GET /api/pause. */
+  currentPause?: () => PauseInfo | null;
+  /** The per-revision history, for GET /api/history. */
+  history?: Pick<RevisionHistory, 'list'>;
 }
 
 const MAX_HISTORY = 50;
@@ -80,6 +85,12 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       return deps.reports.history(limit);
     });
 
+    api.get<{ Querystring: { limit?: string } }>('/api/history', async (req) => {
+      const n = Number(req.query.limit ?? 500);
+      const limit = Number.isInteger(n) && n > 0 ? Math.min(n, 5000) : 500;
+      return { revisions: deps.history ? await deps.history.list(limit) : [] };
+    });
+
     api.get('/drift', async (_req, reply) => {
       const history = await deps.reports.history(20);
       return reply
@@ -104,6 +115,10 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
         return info;
       },
     );
+
+    // What this replica's gate sees now, not what the last report said: a pause shows here
+    // within the etcd watch's latency, whatever the cycle is doing.
+    api.get('/api/pause', async () => ({ paused: deps.currentPause?.() ?? null }));
 
     api.post('/api/resume', async () => {
       const wasPaused = await deps.pauseControl.resume();

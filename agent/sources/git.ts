@@ -123,7 +123,13 @@ export class GitSource implements Source {
     await git.fetch('origin', `+refs/heads/${branch}:refs/remotes/origin/${branch}`, ['--prune']);
     await git.reset(['--hard', `origin/${branch}`]);
     await git.clean('f', ['-d', '-x']);
-    const revision = (await git.revparse(['HEAD'])).trim();
+    // One call for the commit and what the history shows of it; %x00 separates the fields
+    // (a subject may hold any other character).
+    const [revision = '', subject = '', author = ''] = (
+      await git.raw(['log', '-1', '--format=%H%x00%s%x00%an <%ae>'])
+    )
+      .trim()
+      .split('\0');
     const root = resolve(this.#dir, this.#o.path ?? '');
     if (root !== this.#dir && !root.startsWith(this.#dir + '/')) {
       throw new RangeError(`the manifests path ${this.#o.path} leaves the repository`);
@@ -134,7 +140,7 @@ export class GitSource implements Source {
     }
     this.#lastRevision = revision;
     this.#lastRemote = revision;
-    return { kind: 'git', revision, ref: branch, files };
+    return { kind: 'git', revision, ref: branch, files, commit: { subject, author } };
   }
 
   async #ensureClone(): Promise<void> {

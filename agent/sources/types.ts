@@ -7,6 +7,8 @@ export interface Snapshot {
   ref: string;
   /** Paths relative to the manifests path, `/`-separated, sorted. */
   files: SourceFile[];
+  /** The commit's subject line and author (git only), for the per-revision history. */
+  commit?: { subject: string; author: string };
 }
 
 export interface SourceFile {

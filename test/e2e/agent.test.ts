@@ -7,6 +7,7 @@ import { serviceContainers, execInService } from '../../agent/docker/client.js';
 import { waitFor } from '../../agent/core/wait.js';
 import { stateDir, readPassword } from '../../agent/cli/state.js';
 import type { ClusterManifest } from '../../agent/manifests/types.js';
+import { callAgent } from '../../agent/cli/agent-api.js';
 import { runCli } from '../helpers/cli.js';
 import { defaultCluster, testDocker } from '../helpers/cluster.js';
 import {
@@ -199,6 +200,58 @@ describe('GitOps: bad input and the emergency pause', () => {
     ).toEqual(versions);
     expect(await agentLogs()).toContain('/spec/workerGroups/0/members');
     const good = await clone.push('w1: 2 members again', members(0, 2));
+    await waitInSync(m, good);
+  });
+
+  it('with an invalid commit at the tip, pause takes effect within 1 s; status, drift, history and resume work; the next valid commit applies', async () => {
+    const bad = await clone.push(
+      'w1: members as a word again',
+      members(0, 'x' as unknown as number),
+    );
+    await waitFor(
+      async () => {
+        const r = await latestReport(m);
+        return r?.source.revision === bad && r.status === 'rejected' ? r : 'not rejected yet';
+      },
+      { what: 'the invalid commit to be rejected', timeoutMs: 120_000 },
+    );
+    const t0 = Date.now();
+    const paused = await runCli(['pause', '--reason', 'e2e: bad tip']);
+    const cliMs = Date.now() - t0;
+    expect(paused.code, paused.stderr).toBe(0);
+    const t1 = Date.now();
+    const seen = await waitFor(
+      async () => {
+        const r = (await callAgent(testDocker(), m, 'GET', '/api/pause')) as {
+          paused: { reason: string } | null;
+        };
+        return r.paused ?? 'the agent does not report the pause yet';
+      },
+      { what: 'the agent to report the pause', timeoutMs: 5_000, intervalMs: 20 },
+    );
+    const agentMs = Date.now() - t1;
+    process.stderr.write(
+      `pause with an invalid tip: the CLI took ${cliMs} ms; the agent reported it paused ${agentMs} ms after the CLI exited\n`,
+    );
+    expect(seen.reason).toBe('e2e: bad tip');
+    expect(agentMs).toBeLessThan(1000);
+
+    const status = await runCli(['status']);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(/PAUSED by .*e2e: bad tip/);
+    const drift = await runCli(['drift', '--exit-code=false']);
+    expect(drift.code, drift.stderr).toBe(0);
+    expect(drift.stdout).toMatch(/paused|rejected/i);
+    const history = await runCli(['history', '-o', 'json']);
+    expect(history.code, history.stderr).toBe(0);
+    const revisions = JSON.parse(history.stdout) as {
+      revisions: Array<{ revision: string; outcome: string }>;
+    };
+    expect(revisions.revisions.find((r) => r.revision === bad)?.outcome).toBe('rejected');
+
+    const good = await clone.push('w1: 2 members after the bad tip', members(0, 2));
+    const resumed = await runCli(['resume']);
+    expect(resumed.code, resumed.stderr).toBe(0);
     await waitInSync(m, good);
   });
 

@@ -14,10 +14,10 @@ declare module 'vitest' {
  */
 export default async function setup(project: TestProject): Promise<void> {
   if (process.env.PGMESH_E2E_REUSE !== '1') {
-    const down = await runCli(['down', '--volumes']);
+    const down = await runCli(['down', '--volumes', '--yes']);
     // A first run on a fresh machine has nothing to remove, and may not even have Docker yet.
     if (down.code !== 0 && !/docker|socket|ENOENT|host/i.test(down.stderr)) {
-      throw new Error(`pgmesh down --volumes failed:\n${down.stderr}`);
+      throw new Error(`pgmesh down --volumes --yes failed:\n${down.stderr}`);
     }
   }
   const started = Date.now();

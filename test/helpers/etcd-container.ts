@@ -37,8 +37,7 @@ async function freePort(): Promise<number> {
  * left by an earlier run under the same name is removed first.
  */
 export async function startEtcd(name: string): Promise<EtcdContainer> {
-  if (!name.startsWith('pgmtest-agent-'))
-    throw new Error('test containers are named pgmtest-agent-*');
+  if (!name.startsWith('pgmtest-')) throw new Error('test containers are named pgmtest-<owner>-*');
   const image = await etcdTestImage();
   await docker(['rm', '-f', '-v', name]).catch(() => undefined);
   const port = await freePort();

@@ -132,6 +132,25 @@ async function run(a: ShardsAction, c: ClientBase, ctx: ShardsContext, log: Logg
     case 'analyze':
       await analyze(a, c, log);
       return;
+    case 'sync-mcp-policies': {
+      const r = await c.query<{ n: number }>(
+        'SELECT pgmesh.mcp_sync_policies($1::jsonb, $2::regclass[]) AS n',
+        [JSON.stringify(a.clients), a.tables.map(qualifiedIdent)],
+      );
+      log.info(
+        { backend: 'shards', clients: a.clients.length, tables: r.rows[0]?.n },
+        'mcp policies synced',
+      );
+      return;
+    }
+    case 'ensure-mcp-mapping': {
+      const password = await readSecret(ctx, a.passwordSecret);
+      if (password === null)
+        throw new Error(`cannot read the secret ${a.passwordSecret} for role ${a.role}`);
+      // A parameter: the password is never part of a statement's text.
+      await c.query('SELECT pgmesh.mcp_user_mapping($1, $2)', [a.role, password]);
+      return;
+    }
   }
 }
 

@@ -1,12 +1,20 @@
 import { MIGRATIONS } from '../../engine/install.js';
+import { mcpClientRoles } from '../../manifests/kinds.js';
 import type {
   DistributedTableManifest,
   ManifestSet,
+  McpClientManifest,
   ReferenceTableManifest,
   RoleManifest,
   VectorIndexManifest,
 } from '../../manifests/types.js';
-import type { DesiredShards, DesiredTable, ShardsContext } from './types.js';
+import type {
+  DesiredMcpClient,
+  DesiredRole,
+  DesiredShards,
+  DesiredTable,
+  ShardsContext,
+} from './types.js';
 
 /** The engine's group names allow `[a-z0-9_]`; the manifest's are DNS names with '-'. */
 export function engineGroupName(manifestName: string): string {
@@ -17,6 +25,7 @@ export function engineGroupName(manifestName: string): string {
 export function desiredFromManifests(set: ManifestSet, ctx: ShardsContext): DesiredShards {
   const manifests = set.documents.map((d) => d.manifest);
   const tables: DesiredTable[] = [];
+  const mcp = manifests.filter((m): m is McpClientManifest => m.kind === 'McpClient');
   for (const m of manifests) {
     if (m.kind === 'DistributedTable') tables.push(distributed(m));
     if (m.kind === 'ReferenceTable') tables.push(reference(m));
@@ -44,12 +53,72 @@ export function desiredFromManifests(set: ManifestSet, ctx: ShardsContext): Desi
       })),
     roles: manifests
       .filter((m): m is RoleManifest => m.kind === 'Role')
-      .map((m) => ({
+      .map((m): DesiredRole => ({
         name: m.spec.name,
         preset: m.spec.preset,
         passwordSecret: m.spec.passwordSecret,
-      })),
+      }))
+      .concat(mcp.flatMap(mcpRoles)),
+    mcpClients: mcp.flatMap(mcpClients).sort((a, b) => (a.role < b.role ? -1 : 1)),
+    // Policies go on the tables of schema memory spread by or holding a namespace column.
+    mcpTables:
+      mcp.length === 0
+        ? []
+        : tables
+            .filter(
+              (t) =>
+                t.schema === 'memory' &&
+                t.kind === 'distributed' &&
+                t.columns.some((c) => c.name === 'namespace'),
+            )
+            .map((t) => t.name)
+            .sort(),
   };
+}
+
+/** An McpClient's roles: its own (memory privileges as `allow` says) and `<role>_ro`. */
+function mcpRoles(m: McpClientManifest): DesiredRole[] {
+  const { spec } = m;
+  const privileges = ['INSERT', 'SELECT'];
+  if (spec.allow.update) privileges.push('UPDATE');
+  if (spec.allow.delete) privileges.push('DELETE');
+  const roles: DesiredRole[] = [
+    {
+      name: spec.role,
+      preset: 'mcp-client',
+      passwordSecret: spec.passwordSecret,
+      memoryPrivileges: privileges.sort(),
+    },
+  ];
+  if (spec.allow.sql) {
+    roles.push({
+      name: mcpClientRoles(m)[1]!,
+      preset: 'mcp-sql',
+      passwordSecret: spec.passwordSecret,
+      memoryPrivileges: ['SELECT'],
+    });
+  }
+  return roles;
+}
+
+function mcpClients(m: McpClientManifest): DesiredMcpClient[] {
+  const { spec } = m;
+  const write = [...spec.namespaces.write].sort();
+  const read = [...spec.namespaces.read].sort();
+  const [own, ro] = mcpClientRoles(m);
+  const out: DesiredMcpClient[] = [
+    { role: own!, read, write, passwordSecret: spec.passwordSecret },
+  ];
+  // The read-only role sees what the agent sees and writes nothing.
+  if (ro) {
+    out.push({
+      role: ro,
+      read: [...new Set([...read, ...write])].sort(),
+      write: [],
+      passwordSecret: spec.passwordSecret,
+    });
+  }
+  return out;
 }
 
 function distributed(m: DistributedTableManifest): DesiredTable {

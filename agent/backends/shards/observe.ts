@@ -18,6 +18,7 @@ import type {
   LiveShards,
   LiveTable,
   ShardsContext,
+  LiveMcp,
 } from './types.js';
 
 const ACTIVE_MOVE_STATES = ['started', 'copying', 'ready', 'switched'];
@@ -159,6 +160,7 @@ export async function observeWith(client: ClientBase, ctx: ShardsContext): Promi
     })),
     shardCommands: commands.rows.map((c) => ({ table: c.table_name, command: c.command })),
     roles,
+    mcp: (version.rows[0]?.v ?? 0) >= 15 ? await observeMcp(client) : null,
     rebalance: await latestRun(client),
     inDoubt: await observeInDoubt(client),
   };
@@ -193,6 +195,41 @@ async function observeInDoubt(client: ClientBase): Promise<LiveInDoubt[] | undef
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The MCP clients the last policy sync recorded, tables whose policies are not as
+ * recorded (checked on every worker group through dblink; an unreachable group is
+ * reported by the group's own drift, not here), and the clients' user mappings.
+ */
+async function observeMcp(client: ClientBase): Promise<LiveMcp> {
+  const clients = await client.query<{
+    role: string;
+    read: string[];
+    write: string[];
+    tables: string[];
+  }>(
+    'SELECT role_name::text AS role, read_ns AS read, write_ns AS write, tables FROM pgmesh.mcp_clients ORDER BY 1',
+  );
+  const tables = [...new Set(clients.rows.flatMap((c) => c.tables))].sort();
+  let problems: LiveMcp['problems'] = [];
+  if (tables.length > 0) {
+    try {
+      const r = await client.query<{ p: LiveMcp['problems'] }>(
+        'SELECT pgmesh.mcp_policy_problems($1::regclass[]) AS p',
+        [tables],
+      );
+      problems = r.rows[0]?.p ?? [];
+    } catch {
+      problems = [];
+    }
+  }
+  const maps = await client.query<{ usename: string; srvname: string }>(
+    "SELECT usename::text, srvname::text FROM pg_user_mappings WHERE srvname LIKE 'pgmesh\\_%' AND usename <> 'public' ORDER BY 1, 2",
+  );
+  const mappings: Record<string, string[]> = {};
+  for (const m of maps.rows) (mappings[m.usename] ??= []).push(m.srvname);
+  return { clients: clients.rows, problems, mappings };
 }
 
 /** Indexes and sizes of the shard tables on one worker group, read through dblink. */

@@ -6,7 +6,7 @@
  * tables (schema `pgmesh_shards`), so a client that connects to a worker directly can do
  * no more than through the coordinator. Privileges are applied exactly.
  */
-import { presetSchemaPrivileges, presetTablePrivileges, shardTableName, splitName } from './sql.js';
+import { presetSchemaPrivileges, roleTablePrivileges, shardTableName, splitName } from './sql.js';
 import type { DesiredRole, DesiredShards, DriftLike, LiveShards, ShardsAction } from './types.js';
 
 export interface RolePlan {
@@ -43,7 +43,7 @@ function planCoordinatorRole(
   const managedSchemas = [...new Set(managedTables.map((t) => splitName(t)[0]))].sort();
   const current = live.roles.find((x) => x.name === r.name);
   const tablePrivileges = Object.fromEntries(
-    managedTables.map((t) => [t, presetTablePrivileges(r.preset, t)]),
+    managedTables.map((t) => [t, roleTablePrivileges(r, t)]),
   );
   const schemaPrivileges = Object.fromEntries(
     managedSchemas.map((s) => [s, presetSchemaPrivileges(r.preset)]),
@@ -125,7 +125,7 @@ export function groupTablePrivileges(
             .map((s) => s.shardTable)
         : [shardTableName(t.name, 0)];
     for (const s of shardTables) {
-      if (present.has(s)) out[s] = presetTablePrivileges(r.preset, t.name);
+      if (present.has(s)) out[s] = roleTablePrivileges(r, t.name);
     }
   }
   return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : 1)));

@@ -42,6 +42,8 @@ function desired(over: Partial<DesiredShards> = {}): DesiredShards {
     tables: [entries],
     vectorIndexes: [vi],
     roles: [],
+    mcpClients: [],
+    mcpTables: [],
     ...over,
   };
 }

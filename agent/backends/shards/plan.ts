@@ -7,10 +7,12 @@
  * declared column changed or gone) are refusals; columns added by a migration tool are
  * not a difference.
  */
+import { driftResourceOf, shardsDependencies } from './depends.js';
 import { createHash } from 'node:crypto';
 import type { BackendPlan, DriftItem, PlannedAction } from '../types.js';
 import { planAnalyze } from './plan-analyze.js';
 import { planIndexes } from './plan-indexes.js';
+import { planMcp } from './plan-mcp.js';
 import { planRoles } from './plan-roles.js';
 import { rebalanceMoves, spread } from './rebalance.js';
 import { canonicalType } from './sql.js';
@@ -319,8 +321,23 @@ export function planShards(
   actions.push(...analyze.actions);
   drift.push(...analyze.drift);
   const roles = planRoles(desired, live);
-  actions.push(...roles.actions);
-  drift.push(...roles.drift);
+  const passwordsSet = new Set(
+    roles.actions.flatMap((a) => (a.kind === 'ensure-role' && a.setPassword ? [a.role] : [])),
+  );
+  const mcp = planMcp(desired, live, passwordsSet);
+  // MCP policies before the roles (a client role has them before it may log in), user
+  // mappings after (they carry the password the role gets). While the policies cannot be
+  // put on the tables yet (created in this plan), the client roles wait a cycle.
+  const mcpRoles = new Set(desired.mcpClients.map((c) => c.role));
+  const hold = mcp.drift.some((d) => d.resource === 'mcp/policies' && d.state === 'blocked');
+  const roleActions = hold
+    ? roles.actions.filter(
+        (a) =>
+          !((a.kind === 'ensure-role' || a.kind === 'ensure-group-role') && mcpRoles.has(a.role)),
+      )
+    : roles.actions;
+  actions.push(...mcp.policies, ...roleActions, ...(hold ? [] : mcp.mappings));
+  drift.push(...mcp.drift, ...roles.drift);
 
   const placementDigest = hash(live.shards.map((s) => [s.table, s.remainder, s.group]));
   // What every other step was planned from: the live engine state, sizes left out. The
@@ -332,10 +349,17 @@ export function planShards(
     live.indexes.map((i) => ({ ...i, bytes: undefined })),
     live.shardCommands,
     live.roles,
+    live.mcp ?? null,
     placementDigest,
   ]);
+  const plannedActions = actions.map((a) => toPlanned(a, placementDigest, liveDigest));
+  const deps = shardsDependencies(actions);
+  plannedActions.forEach((p, i) => {
+    p.dependsOn = (deps[i] ?? []).map((j) => (plannedActions[j] as ShardsPlannedAction).key);
+    p.resource = driftResourceOf(p.action);
+  });
   return {
-    actions: actions.map((a) => toPlanned(a, placementDigest, liveDigest)),
+    actions: plannedActions,
     refusals,
     drift: drift.map((d): DriftItem => ({ backend: 'shards', ...d })),
   };
@@ -420,6 +444,10 @@ function resourceOf(a: ShardsAction): string {
       return `${a.role}@${a.group}`;
     case 'analyze':
       return a.table;
+    case 'sync-mcp-policies':
+      return 'mcp';
+    case 'ensure-mcp-mapping':
+      return a.role;
   }
 }
 
@@ -496,5 +524,9 @@ export function describeShardsAction(a: ShardsAction): string {
       return `${a.create ? 'create' : 'update'} role ${a.role} on worker group ${a.group} (preset ${a.preset}${a.create ? '' : `: ${a.changes.join(', ')}`})`;
     case 'analyze':
       return `analyze ${a.partitions.length} foreign partition(s) of ${a.table} (${a.reason === 'never-analyzed' ? 'no statistics' : 'rows changed'})`;
+    case 'sync-mcp-policies':
+      return `sync row-level security of ${a.clients.length} MCP client role(s) on ${a.tables.length} table(s) and their shards (${a.reason})`;
+    case 'ensure-mcp-mapping':
+      return `set the user mapping of MCP client role ${a.role} to ${a.servers.length} worker group(s) (${a.reason})`;
   }
 }

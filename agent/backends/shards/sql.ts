@@ -6,8 +6,8 @@
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import type { ColumnSpec, RolePreset, VectorOpclass } from '../../manifests/types.js';
-import type { DesiredTable } from './types.js';
+import type { ColumnSpec, VectorOpclass } from '../../manifests/types.js';
+import type { DesiredRole, DesiredTable, RolePrivilegePreset } from './types.js';
 
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -160,8 +160,12 @@ function int(n: number): string {
 }
 
 /** Table privileges of a preset on one table. `memory` is the built-in memory schema. */
-export function presetTablePrivileges(preset: RolePreset, table: string): string[] {
+export function presetTablePrivileges(preset: RolePrivilegePreset, table: string): string[] {
   switch (preset) {
+    case 'mcp-client':
+      return splitName(table)[0] === 'memory' ? ['INSERT', 'SELECT'] : [];
+    case 'mcp-sql':
+      return splitName(table)[0] === 'memory' ? ['SELECT'] : [];
     case 'admin':
       return ['DELETE', 'INSERT', 'REFERENCES', 'SELECT', 'TRIGGER', 'TRUNCATE', 'UPDATE'];
     case 'app':
@@ -173,6 +177,15 @@ export function presetTablePrivileges(preset: RolePreset, table: string): string
   }
 }
 
-export function presetSchemaPrivileges(preset: RolePreset): string[] {
+/**
+ * A role's privileges on one table: its preset's, or for an MCP client role the ones its
+ * McpClient allows on schema `memory` and none elsewhere.
+ */
+export function roleTablePrivileges(r: DesiredRole, table: string): string[] {
+  if (r.memoryPrivileges) return splitName(table)[0] === 'memory' ? r.memoryPrivileges : [];
+  return presetTablePrivileges(r.preset, table);
+}
+
+export function presetSchemaPrivileges(preset: RolePrivilegePreset): string[] {
   return preset === 'admin' ? ['CREATE', 'USAGE'] : ['USAGE'];
 }

@@ -47,9 +47,23 @@ export interface DesiredVectorIndex {
   efConstruction: number;
 }
 
+/** A Role's preset, or the privileges an McpClient's roles get (agent/mcp). */
+export type RolePrivilegePreset = RolePreset | 'mcp-client' | 'mcp-sql';
+
 export interface DesiredRole {
   name: string;
-  preset: RolePreset;
+  preset: RolePrivilegePreset;
+  passwordSecret: string;
+  /** MCP client roles: privileges on the tables of schema `memory` (none elsewhere). */
+  memoryPrivileges?: string[];
+}
+
+/** An MCP client role and its namespaces, enforced by row-level security (015_mcp.sql). */
+export interface DesiredMcpClient {
+  role: string;
+  read: string[];
+  write: string[];
+  /** Set on the role's user mappings to the worker groups. */
   passwordSecret: string;
 }
 
@@ -60,6 +74,10 @@ export interface DesiredShards {
   tables: DesiredTable[];
   vectorIndexes: DesiredVectorIndex[];
   roles: DesiredRole[];
+  /** Sorted by role; empty without McpClient documents. */
+  mcpClients: DesiredMcpClient[];
+  /** `schema.table` of the tables the MCP policies go on (schema `memory`, by namespace). */
+  mcpTables: string[];
 }
 
 export interface LiveGroup {
@@ -168,6 +186,16 @@ export interface LiveRole {
   schemaPrivileges: Record<string, string[]>;
 }
 
+/** What the engine holds of the MCP clients (absent before engine version 15). */
+export interface LiveMcp {
+  /** pgmesh.mcp_clients: what the last sync applied. */
+  clients: Array<{ role: string; read: string[]; write: string[]; tables: string[] }>;
+  /** pgmesh.mcp_policy_problems(): tables whose RLS or policies are not as synced. */
+  problems: Array<{ location: string; table: string; problem: string }>;
+  /** Role → servers (`pgmesh_<group>`) it has a user mapping to. */
+  mappings: Record<string, string[]>;
+}
+
 export interface LiveShards {
   /** Highest applied engine migration; 0 when the engine is not installed. */
   engineVersion: number;
@@ -179,6 +207,7 @@ export interface LiveShards {
   moves: LiveMove[];
   shardCommands: LiveShardCommand[];
   roles: LiveRole[];
+  mcp?: LiveMcp | null;
   /** The last run of shard moves as the agent recorded it (progress.ts); absent if none. */
   rebalance?: DriftProgress | null;
   /** Prepared two-phase-commit transactions on the groups (engine v10); absent before. */
@@ -207,6 +236,20 @@ export interface IndexShardStep {
 
 export type ShardsAction =
   | { kind: 'install-engine'; from: number; to: number }
+  | {
+      kind: 'sync-mcp-policies';
+      clients: Array<{ role: string; read: string[]; write: string[] }>;
+      tables: string[];
+      reason: 'clients' | 'tables' | 'policies';
+    }
+  | {
+      kind: 'ensure-mcp-mapping';
+      role: string;
+      passwordSecret: string;
+      /** Servers without a mapping for the role (all of them when the password changes). */
+      servers: string[];
+      reason: 'missing' | 'password';
+    }
   | {
       kind: 'register-group' | 'update-group';
       group: string;
@@ -263,7 +306,7 @@ export type ShardsAction =
       kind: 'ensure-group-role';
       group: string;
       role: string;
-      preset: RolePreset;
+      preset: RolePrivilegePreset;
       create: boolean;
       /** Copy the coordinator's SCRAM verifier (read and quoted inside the coordinator). */
       setPassword: boolean;
@@ -277,7 +320,7 @@ export type ShardsAction =
   | {
       kind: 'ensure-role';
       role: string;
-      preset: RolePreset;
+      preset: RolePrivilegePreset;
       create: boolean;
       setPassword: boolean;
       passwordSecret: string;

@@ -26,14 +26,18 @@ export interface SwarmContext {
 export interface SwarmDesired {
   manifest: ClusterManifest;
   images: ImageSet;
-  /** Secrets named by Role manifests (generated, mounted into the agent). */
+  /** Secrets named by Role and McpClient manifests (generated, mounted into the agent). */
   roleSecrets: string[];
 }
 
 /** Pure: the Swarm-side inputs of a manifest set. */
 export function swarmDesired(set: ManifestSet, images: ImageSet): SwarmDesired {
   const roleSecrets = set.documents.flatMap((d) =>
-    d.manifest.kind === 'Role' ? [d.manifest.spec.passwordSecret] : [],
+    d.manifest.kind === 'Role'
+      ? [d.manifest.spec.passwordSecret]
+      : d.manifest.kind === 'McpClient'
+        ? [d.manifest.spec.passwordSecret, d.manifest.spec.tokenSecret]
+        : [],
   );
   return { manifest: set.cluster, images, roleSecrets: [...new Set(roleSecrets)].sort() };
 }
