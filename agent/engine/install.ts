@@ -28,6 +28,7 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 7, file: 'engine/006_move_start_undo.sql' },
   { version: 8, file: 'engine/007_ddl.sql' },
   { version: 9, file: 'engine/008_tables.sql' },
+  { version: 10, file: 'engine/010_two_phase.sql' },
   { version: 15, file: 'engine/015_mcp.sql' },
 ]);
 

@@ -144,24 +144,34 @@ describe('one database over the worker groups, through :5432', () => {
     expect(hits / 100).toBeGreaterThanOrEqual(0.95);
   });
 
-  it('a transaction that writes to two worker groups is refused and nothing of it commits', async () => {
+  it('a transaction that writes to two worker groups commits on both (two-phase commit), or is refused in refuse mode', async () => {
     const w1 = (await namespacesOn('pgmesh', 'w1', 'pgmesh')).find((n) => n.startsWith('ns-'));
     const w2 = (await namespacesOn('pgmesh', 'w2', 'pgmesh')).find((n) => n.startsWith('ns-'));
+    const insert = `INSERT INTO memory.memory_entries (namespace, key, content) VALUES ($1, 'x-group', 'a')`;
     await rw.query('BEGIN');
-    await rw.query(
-      `INSERT INTO memory.memory_entries (namespace, key, content) VALUES ($1, 'x-group', 'a')`,
-      [w1],
-    );
-    const second = rw.query(
-      `INSERT INTO memory.memory_entries (namespace, key, content) VALUES ($1, 'x-group', 'b')`,
-      [w2],
-    );
-    await expect(second).rejects.toThrow(/worker group/i);
+    await rw.query("SET LOCAL pgmesh.cross_group_writes = 'refuse'");
+    await rw.query(insert, [w1]);
+    await expect(rw.query(insert, [w2])).rejects.toThrow(/worker group/i);
     await rw.query('ROLLBACK');
-    const { rows } = await rw.query(
-      `SELECT count(*)::int AS n FROM memory.memory_entries WHERE key = 'x-group'`,
-    );
-    expect(rows[0]?.n).toBe(0);
+    const count = async () =>
+      (
+        await rw.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM memory.memory_entries WHERE key = 'x-group'`,
+        )
+      ).rows[0]?.n;
+    expect(await count()).toBe(0);
+
+    await rw.query('BEGIN');
+    await rw.query(insert, [w1]);
+    await rw.query(insert, [w2]);
+    await rw.query('COMMIT');
+    expect(await count()).toBe(2);
+    const { rows: inDoubt } = await rw.query('SELECT * FROM pgmesh.in_doubt_xacts()');
+    expect(inDoubt).toEqual([]);
+    // A keyless DELETE writes every group, atomically.
+    const del = await rw.query(`DELETE FROM memory.memory_entries WHERE key = 'x-group'`);
+    expect(del.rowCount).toBe(2);
+    expect(await count()).toBe(0);
   });
 });
 

@@ -37,6 +37,8 @@ export interface PgClusterOptions {
   /** Default: the engine test image, built from images/pgnode/ext when it changed. */
   image?: string;
   readyTimeoutMs?: number;
+  /** More `name=value` server settings by node suffix (`coord`, `w1`, `x1`); they win. */
+  settings?: Record<string, string[]>;
 }
 
 async function docker(args: string[]): Promise<string> {
@@ -52,7 +54,7 @@ async function dockerQuiet(args: string[]): Promise<void> {
   }
 }
 
-function serverArgs(role: 'coordinator' | 'worker' | 'extra'): string[] {
+function serverArgs(role: 'coordinator' | 'worker' | 'extra', extra: string[]): string[] {
   const common = [
     'shared_buffers=32MB',
     'max_connections=60',
@@ -68,7 +70,12 @@ function serverArgs(role: 'coordinator' | 'worker' | 'extra'): string[] {
     'max_locks_per_transaction=256',
   ];
   if (role === 'coordinator') common.push('shared_preload_libraries=pgmesh');
-  return common.flatMap((s) => ['-c', s]);
+  // Workers load pgmesh too (two-phase commit, READ COMMITTED for the coordinator's
+  // transactions) and prepare transactions.
+  if (role === 'worker') {
+    common.push('shared_preload_libraries=pgmesh', 'max_prepared_transactions=60');
+  }
+  return [...common, ...extra].flatMap((s) => ['-c', s]);
 }
 
 async function startNode(
@@ -76,6 +83,7 @@ async function startNode(
   network: string,
   image: string,
   role: 'coordinator' | 'worker' | 'extra',
+  settings: string[],
 ): Promise<void> {
   const script = [
     'set -e',
@@ -106,7 +114,7 @@ async function startNode(
     '-c',
     script,
     'sh',
-    ...serverArgs(role),
+    ...serverArgs(role, settings),
   ]);
 }
 
@@ -157,7 +165,10 @@ export async function startPgCluster(options: PgClusterOptions): Promise<PgClust
   for (let i = 1; i <= (options.extras ?? 0); i++) {
     specs.push({ name: `${prefix}-x${i}`, role: 'extra' });
   }
-  for (const s of specs) await startNode(s.name, network, image, s.role);
+  for (const s of specs) {
+    const suffix = s.name.slice(prefix.length + 1);
+    await startNode(s.name, network, image, s.role, options.settings?.[suffix] ?? []);
+  }
   const nodes: PgNode[] = [];
   for (const s of specs) {
     const port = await hostPort(s.name);

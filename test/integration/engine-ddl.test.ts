@@ -18,7 +18,10 @@ import {
   type TableCatalog,
 } from '../helpers/shard-catalog.js';
 
-const PREFIX = 'pgmtest-engine-ddl-it';
+/** PGMESH_ENGINE_PREFIX lets parallel checkouts run this file side by side. */
+const PREFIX = process.env.PGMESH_ENGINE_PREFIX
+  ? `${process.env.PGMESH_ENGINE_PREFIX}-ddl`
+  : 'pgmtest-engine-ddl-it';
 
 let cluster: PgCluster;
 let coord: pg.Client;

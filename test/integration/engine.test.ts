@@ -14,6 +14,8 @@ const DIMS = 64;
 const NAMESPACES = 50;
 const PER_NS = 30;
 const SHARDS = 8;
+/** PGMESH_ENGINE_PREFIX lets parallel checkouts run this file side by side. */
+const PREFIX = process.env.PGMESH_ENGINE_PREFIX ?? 'pgmtest-engine-it';
 
 let cluster: PgCluster;
 let coord: pg.Client;
@@ -107,7 +109,7 @@ async function tableDigest(c: pg.Client, table: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  cluster = await startPgCluster({ prefix: 'pgmtest-engine-it', workers: 3, extras: 1 });
+  cluster = await startPgCluster({ prefix: PREFIX, workers: 3, extras: 1 });
   coord = await connect(cluster.coordinator.url);
   plain = await connect(cluster.extras[0]!.url);
   for (const w of cluster.workers) workers.push(await connect(w.url));
@@ -119,7 +121,7 @@ beforeAll(async () => {
   expect(again.current).toBe(first.current);
 
   for (const g of ['w1', 'w2']) {
-    await coord.query('SELECT pgmesh.add_worker_group($1, $2)', [g, [`pgmtest-engine-it-${g}`]]);
+    await coord.query('SELECT pgmesh.add_worker_group($1, $2)', [g, [`${PREFIX}-${g}`]]);
   }
   await coord.query('SELECT pgmesh.create_memory_schema($1, $2)', [DIMS, SHARDS]);
 
@@ -313,7 +315,8 @@ describe('engine: guarantees', () => {
     return where.get(ns)![0]!;
   }
 
-  it('refuses a transaction that writes to two worker groups, and commits nothing', async () => {
+  it('in refuse mode, refuses a transaction that writes to two worker groups, and commits nothing', async () => {
+    await coord.query("SET pgmesh.cross_group_writes = 'refuse'");
     const where = await placementOnWorkers();
     const byGroup = new Map<string, string>();
     for (const [ns, [g]] of where) if (!byGroup.has(g!)) byGroup.set(g!, ns);
@@ -344,6 +347,7 @@ describe('engine: guarantees', () => {
     await coord.query('UPDATE memory.memory_entries SET key = key WHERE namespace = $1', [same[0]]);
     await coord.query('UPDATE memory.memory_entries SET key = key WHERE namespace = $1', [same[1]]);
     await coord.query('COMMIT');
+    await coord.query('RESET pgmesh.cross_group_writes');
   });
 
   it('rejects bad input with a clear error and changes nothing', async () => {
@@ -509,7 +513,7 @@ describe('engine: moving shards', () => {
   });
 
   it('rebalances onto a new group while a writer runs: equal data, no lost write', async () => {
-    await coord.query('SELECT pgmesh.add_worker_group($1, $2)', ['w3', ['pgmtest-engine-it-w3']]);
+    await coord.query('SELECT pgmesh.add_worker_group($1, $2)', ['w3', [`${PREFIX}-w3`]]);
     const tables = ['memory.memory_entries', 'memory.patterns', 'memory.graph_nodes'];
     const before: string[] = [];
     for (const t of tables) before.push(await tableDigest(coord, t));

@@ -33,7 +33,10 @@ import { startPgCluster, type PgCluster, type PgNode } from '../helpers/pg-conta
 const run = promisify(execFile);
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const PREFIX = 'pgmtest-engine-shards';
+/** PGMESH_ENGINE_PREFIX lets parallel checkouts run this file side by side. */
+const PREFIX = process.env.PGMESH_ENGINE_PREFIX
+  ? `${process.env.PGMESH_ENGINE_PREFIX}-shards`
+  : 'pgmtest-engine-shards';
 const DIMS = 64;
 const SHARDS = 8;
 // Above the analyze rule's 50-row floor, so every shard holding a namespace is re-analyzed.

@@ -65,6 +65,22 @@ async function run(a: ShardsAction, c: ClientBase, ctx: ShardsContext, log: Logg
       ]);
       return;
     }
+    case 'recover-prepared': {
+      // Leaves anything younger than 5 s to the backend committing it.
+      const r = await c.query<{
+        group_name: string;
+        gid: string;
+        action: string;
+        error: string | null;
+      }>("SELECT group_name, gid, action, error FROM pgmesh.recover_prepared_xacts('5 s')");
+      for (const x of r.rows) {
+        log.info(
+          { backend: 'shards', group: x.group_name, gid: x.gid, action: x.action, error: x.error },
+          'prepared transaction resolved',
+        );
+      }
+      return;
+    }
     case 'drain-group':
       await c.query('SELECT pgmesh.drain_worker_group($1)', [a.group]);
       return;

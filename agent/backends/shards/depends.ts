@@ -11,6 +11,8 @@ export function driftResourceOf(a: ShardsAction): string {
   switch (a.kind) {
     case 'install-engine':
       return 'engine';
+    case 'recover-prepared':
+      return 'engine/in-doubt';
     case 'register-group':
     case 'update-group':
     case 'drain-group':

@@ -10,6 +10,7 @@ import { scramMatches } from './scram.js';
 import { hnswOptions } from './sql.js';
 import type {
   LiveGroup,
+  LiveInDoubt,
   LiveGroupRole,
   LiveIndex,
   LiveRole,
@@ -161,7 +162,39 @@ export async function observeWith(client: ClientBase, ctx: ShardsContext): Promi
     roles,
     mcp: (version.rows[0]?.v ?? 0) >= 15 ? await observeMcp(client) : null,
     rebalance: await latestRun(client),
+    inDoubt: await observeInDoubt(client),
   };
+}
+
+/**
+ * Prepared transactions the engine's two-phase commit left on the groups (engine v10).
+ * A group that cannot be reached makes this unknown (undefined), not an error of the
+ * whole observation: the rest of the engine is still planned.
+ */
+async function observeInDoubt(client: ClientBase): Promise<LiveInDoubt[] | undefined> {
+  const has = await client.query<{ ok: boolean }>(
+    "SELECT to_regproc('pgmesh.in_doubt_xacts') IS NOT NULL AS ok",
+  );
+  if (!has.rows[0]?.ok) return undefined;
+  try {
+    const r = await client.query<{
+      group_name: string;
+      gid: string;
+      decision: LiveInDoubt['decision'];
+      age: number;
+    }>(
+      `SELECT group_name, gid, decision, extract(epoch FROM now() - prepared_at)::float8 AS age
+         FROM pgmesh.in_doubt_xacts() ORDER BY group_name, gid`,
+    );
+    return r.rows.map((x) => ({
+      group: x.group_name,
+      gid: x.gid,
+      decision: x.decision,
+      ageSeconds: x.age,
+    }));
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -137,6 +137,33 @@ describe('planShards', () => {
     ]);
   });
 
+  it('shows prepared transactions a crash left as drift and resolves them; pending ones are left alone', () => {
+    const plan = planShards(
+      desired(),
+      live({
+        inDoubt: [
+          { group: 'w1', gid: 'pgmesh_700_1', decision: 'commit', ageSeconds: 12 },
+          { group: 'w2', gid: 'pgmesh_700_2', decision: 'commit', ageSeconds: 12 },
+          { group: 'w1', gid: 'pgmesh_701_1', decision: 'pending', ageSeconds: 0 },
+        ],
+      }),
+    );
+    expect(plan.actions.map((a) => a.action)).toEqual([
+      {
+        kind: 'recover-prepared',
+        transactions: [
+          { group: 'w1', gid: 'pgmesh_700_1', decision: 'commit' },
+          { group: 'w2', gid: 'pgmesh_700_2', decision: 'commit' },
+        ],
+      },
+    ]);
+    expect(plan.actions[0]?.summary).toMatch(/resolve 2 prepared transaction\(s\).*commit 2/);
+    const d = plan.drift.find((x) => x.resource === 'engine/in-doubt');
+    expect(d?.state).toBe('drifted');
+    expect(d?.differences[0]).toEqual({ field: 'prepared transactions', desired: 0, live: 2 });
+    expect(planShards(desired(), live({ inDoubt: [] })).actions).toEqual([]);
+  });
+
   it('from an empty engine: install, groups, tables (co-location target first), indexes, roles', () => {
     const patterns: DesiredTable = {
       ...entries,

@@ -64,6 +64,30 @@ export function planShards(
     });
   }
 
+  // Prepared transactions left by a crash (the engine's recovery worker resolves them
+  // too; the agent makes them visible and resolves them in its cycle).
+  const resolvable = (live.inDoubt ?? []).filter(
+    (t): t is typeof t & { decision: 'commit' | 'rollback' } => t.decision !== 'pending',
+  );
+  if (resolvable.length > 0) {
+    actions.push({
+      kind: 'recover-prepared',
+      transactions: resolvable.map((t) => ({ group: t.group, gid: t.gid, decision: t.decision })),
+    });
+    drift.push({
+      resource: 'engine/in-doubt',
+      state: 'drifted',
+      differences: [
+        { field: 'prepared transactions', desired: 0, live: resolvable.length },
+        ...resolvable.map((t) => ({
+          field: `${t.group}/${t.gid}`,
+          desired: t.decision === 'commit' ? 'committed' : 'rolled back',
+          live: `prepared ${Math.round(t.ageSeconds)} s ago`,
+        })),
+      ],
+    });
+  }
+
   // Worker groups.
   const liveGroups = new Map(live.groups.map((g) => [g.name, g]));
   for (const g of desired.groups) {
@@ -398,6 +422,8 @@ function resourceOf(a: ShardsAction): string {
   switch (a.kind) {
     case 'install-engine':
       return 'engine';
+    case 'recover-prepared':
+      return 'engine/in-doubt';
     case 'register-group':
     case 'update-group':
     case 'drain-group':
@@ -467,6 +493,10 @@ export function describeShardsAction(a: ShardsAction): string {
       return `update worker group ${a.group} (hosts ${a.hosts.join(',')}, port ${a.port}, database ${a.dbname})`;
     case 'drain-group':
       return `drain worker group ${a.group} (marked remove: true)`;
+    case 'recover-prepared': {
+      const n = (d: string) => a.transactions.filter((t) => t.decision === d).length;
+      return `resolve ${a.transactions.length} prepared transaction(s) left by a crash (commit ${n('commit')}, roll back ${n('rollback')})`;
+    }
     case 'remove-group':
       return `unregister worker group ${a.group} once it holds no shard`;
     case 'create-distributed-table':

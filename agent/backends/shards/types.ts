@@ -210,6 +210,18 @@ export interface LiveShards {
   mcp?: LiveMcp | null;
   /** The last run of shard moves as the agent recorded it (progress.ts); absent if none. */
   rebalance?: DriftProgress | null;
+  /** Prepared two-phase-commit transactions on the groups (engine v10); absent before. */
+  inDoubt?: LiveInDoubt[];
+}
+
+/** A prepared transaction of the engine's two-phase commit (pgmesh.in_doubt_xacts()). */
+export interface LiveInDoubt {
+  group: string;
+  gid: string;
+  /** What recovery does with it: 'pending' means its coordinator transaction still runs. */
+  decision: 'commit' | 'rollback' | 'pending';
+  /** Seconds since it was prepared. */
+  ageSeconds: number;
 }
 
 /** One shard's part of an index build: what to drop first, build, then drop. */
@@ -246,6 +258,11 @@ export type ShardsAction =
       dbname: string;
     }
   | { kind: 'drain-group'; group: string }
+  | {
+      kind: 'recover-prepared';
+      /** Prepared transactions recovery resolves (commit or rollback), for the report. */
+      transactions: Array<{ group: string; gid: string; decision: 'commit' | 'rollback' }>;
+    }
   | { kind: 'remove-group'; group: string }
   | { kind: 'create-distributed-table'; table: DesiredTable }
   | { kind: 'create-reference-table'; table: DesiredTable }

@@ -67,11 +67,18 @@ describe('patroniYml', () => {
     expect(y.postgresql.authentication).toBeUndefined();
   });
 
-  it('preloads the engine hook on coordinators only', () => {
+  it('preloads the engine module everywhere and lets workers prepare transactions', () => {
     const coord = parse(patroniYml(m, m.spec.coordinator));
     expect(coord.bootstrap.dcs.postgresql.parameters.shared_preload_libraries).toBe('pgmesh');
+    expect(coord.bootstrap.dcs.postgresql.parameters.max_prepared_transactions).toBeUndefined();
+    expect(coord.bootstrap.dcs.postgresql.parameters['pgmesh.recovery_database']).toBe(
+      m.spec.postgres.database,
+    );
     const w1 = parse(patroniYml(m, m.spec.workerGroups[0]));
-    expect(w1.bootstrap.dcs.postgresql.parameters.shared_preload_libraries).toBeUndefined();
+    expect(w1.bootstrap.dcs.postgresql.parameters.shared_preload_libraries).toBe('pgmesh');
+    expect(w1.bootstrap.dcs.postgresql.parameters.max_prepared_transactions).toBe(
+      m.spec.postgres.maxConnections,
+    );
   });
 
   it('is deterministic (config names carry a content hash)', () => {
@@ -91,6 +98,11 @@ describe('pgbouncerIni', () => {
     expect(ini).toMatch(/^default_pool_size = 20$/m);
     expect(ini).toMatch(/^max_client_conn = 500$/m);
     expect(ini).toContain(`auth_file = ${PGNODE_PATHS.pgbouncerAuthFile}`);
+  });
+
+  it('refuses startup options it cannot keep per client instead of dropping them', () => {
+    // `options=-c search_path=...` would be silently lost if ignored (issue #15).
+    expect(pgbouncerIni(cluster())).toMatch(/^ignore_startup_parameters = extra_float_digits$/m);
   });
 
   it('retries the server login every second after a Postgres crash (default 15 s)', () => {

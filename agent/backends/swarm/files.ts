@@ -41,9 +41,21 @@ export function etcdHosts(cluster: ClusterManifest): string[] {
  */
 export function patroniYml(cluster: ClusterManifest, group: GroupSpec): string {
   const { spec } = cluster;
-  // The engine's planner hook (images/pgnode/ext, docs/engine.md) runs on coordinators.
+  // The engine's module (images/pgnode/ext, docs/engine.md) runs on every group: the
+  // planner hook on coordinators; on workers it turns the coordinator's COMMIT into
+  // PREPARE TRANSACTION for two-phase commit and runs its transactions at READ
+  // COMMITTED. Workers prepare up to one transaction per connection.
   const preload =
-    group.name === spec.coordinator.name ? { shared_preload_libraries: 'pgmesh' } : {};
+    group.name === spec.coordinator.name
+      ? {
+          shared_preload_libraries: 'pgmesh',
+          // The recovery worker runs in the database holding the engine.
+          'pgmesh.recovery_database': spec.postgres.database,
+        }
+      : {
+          shared_preload_libraries: 'pgmesh',
+          max_prepared_transactions: spec.postgres.maxConnections,
+        };
   const config = {
     scope: group.name,
     namespace: PATRONI_NAMESPACE,
@@ -135,7 +147,13 @@ export function pgbouncerIni(cluster: ClusterManifest): string {
     `default_pool_size = ${pgbouncer.defaultPoolSize}`,
     `max_client_conn = ${pgbouncer.maxClientConn}`,
     'max_prepared_statements = 100',
-    'ignore_startup_parameters = extra_float_digits,options',
+    // TimeZone, DateStyle, application_name and client_encoding from the startup packet
+    // are tracked per client by PgBouncer. Other startup settings (search_path or
+    // statement_timeout in `options`, or as parameters) cannot be: PostgreSQL 17 does
+    // not report them back, so PgBouncer could not restore them on a pooled server
+    // connection. They are refused ("unsupported startup parameter") rather than
+    // silently dropped, as ignoring `options` did; set them with ALTER ROLE ... SET.
+    'ignore_startup_parameters = extra_float_digits',
     'admin_users = postgres',
     'stats_users = postgres',
     'server_check_delay = 10',

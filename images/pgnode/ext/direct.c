@@ -204,7 +204,7 @@ password_needed(Oid userid, UserMapping *um)
 }
 
 static PGconn *
-conn_open(ForeignServer *server, UserMapping *um)
+conn_open(ForeignServer *server, UserMapping *um, bool pipeline)
 {
 	int			n = list_length(server->options) + list_length(um->options) + 3;
 	const char **kw = palloc0(n * sizeof(char *));
@@ -258,7 +258,7 @@ conn_open(ForeignServer *server, UserMapping *um)
 						"SET extra_float_digits = 3",
 						PG_WAIT_EXTENSION);
 	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK ||
-		!PQenterPipelineMode(conn))
+		(pipeline && !PQenterPipelineMode(conn)))
 	{
 		char	   *msg = pchomp(PQerrorMessage(conn));
 
@@ -315,9 +315,19 @@ conn_get(Oid serverid, Oid userid)
 		UserMapping *um = GetUserMapping(userid, serverid);
 
 		e->invalid = false;
-		e->conn = conn_open(server, um);
+		e->conn = conn_open(server, um, true);
 	}
 	return e;
+}
+
+/*
+ * A plain (not pipelined) connection to a server as postgres_fdw would open it for
+ * userid, for xact.c's COMMIT/ROLLBACK PREPARED; the caller owns it.
+ */
+PGconn *
+pgmesh_connect(Oid serverid, Oid userid)
+{
+	return conn_open(GetForeignServer(serverid), GetUserMapping(userid, serverid), false);
 }
 
 /* ---------- results ---------- */

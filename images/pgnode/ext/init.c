@@ -23,15 +23,29 @@ void		_PG_init(void);
 /* ---------- GUCs ---------- */
 bool		pgmesh_enable_routing = true;
 bool		pgmesh_enable_topk = true;
-int			pgmesh_cross_group_writes = 0;
+int			pgmesh_cross_group_writes = PGMESH_CGW_TWO_PHASE;
+int			pgmesh_fault_injection = PGMESH_FAULT_NONE;
+bool		pgmesh_fdw_session = false;
+int			pgmesh_fdw_lock_timeout = 0;
+int			pgmesh_recovery_interval = 10000;
+int			pgmesh_recovery_min_age = 5000;
+char	   *pgmesh_recovery_database = NULL;
 bool		pgmesh_direct_reads = true;
 int			pgmesh_direct_read_max_rows = 1000;
 
 int			pgmesh_exec_nesting = 0;
 
 static const struct config_enum_entry cross_group_options[] = {
-	{"refuse", 0, false},
-	{"allow", 1, false},
+	{"refuse", PGMESH_CGW_REFUSE, false},
+	{"allow", PGMESH_CGW_ALLOW, false},
+	{"two_phase", PGMESH_CGW_TWO_PHASE, false},
+	{NULL, 0, false}
+};
+
+static const struct config_enum_entry fault_options[] = {
+	{"none", PGMESH_FAULT_NONE, false},
+	{"crash_after_prepare", PGMESH_FAULT_AFTER_PREPARE, false},
+	{"crash_after_commit", PGMESH_FAULT_AFTER_COMMIT, false},
 	{NULL, 0, false}
 };
 
@@ -51,6 +65,9 @@ pgmesh_planner_hook(Query *parse, const char *query_string, int cursorOptions,
 	List	   *parents = NIL;
 	ListCell   *lc;
 
+	/* A distribution-key UPDATE becomes a move (DELETE + INSERT) before routing. */
+	if (parse->commandType == CMD_UPDATE)
+		parse = pgmesh_modify_key_update(parse, boundParams);
 	parse = pgmesh_route_query(parse, boundParams, &parents);
 	if (prev_planner_hook)
 		stmt = prev_planner_hook(parse, query_string, cursorOptions, boundParams);
@@ -65,17 +82,31 @@ pgmesh_planner_hook(Query *parse, const char *query_string, int cursorOptions,
 static void
 pgmesh_executor_start_hook(QueryDesc *qd, int eflags)
 {
+	bool		flipped;
+
 	pgmesh_direct_executor_start(qd, eflags);
-	if (prev_executor_start_hook)
-		prev_executor_start_hook(qd, eflags);
-	else
-		standard_ExecutorStart(qd, eflags);
+	/* postgres_fdw opens remote transactions here and in run: see xact.c. */
+	flipped = pgmesh_xact_flip_isolation(qd);
+	PG_TRY();
+	{
+		if (prev_executor_start_hook)
+			prev_executor_start_hook(qd, eflags);
+		else
+			standard_ExecutorStart(qd, eflags);
+	}
+	PG_FINALLY();
+	{
+		pgmesh_xact_unflip_isolation(flipped);
+	}
+	PG_END_TRY();
 }
 
 static void
 pgmesh_executor_run_hook(QueryDesc *qd, ScanDirection direction, uint64 count,
 						 bool execute_once)
 {
+	bool		flipped = pgmesh_xact_flip_isolation(qd);
+
 	pgmesh_exec_nesting++;
 	PG_TRY();
 	{
@@ -87,6 +118,7 @@ pgmesh_executor_run_hook(QueryDesc *qd, ScanDirection direction, uint64 count,
 	PG_FINALLY();
 	{
 		pgmesh_exec_nesting--;
+		pgmesh_xact_unflip_isolation(flipped);
 	}
 	PG_END_TRY();
 }
@@ -94,7 +126,8 @@ pgmesh_executor_run_hook(QueryDesc *qd, ScanDirection direction, uint64 count,
 static void
 pgmesh_executor_finish_hook(QueryDesc *qd)
 {
-	pgmesh_note_writes(qd);
+	bool		flipped = pgmesh_xact_flip_isolation(qd);
+
 	pgmesh_exec_nesting++;
 	PG_TRY();
 	{
@@ -106,8 +139,11 @@ pgmesh_executor_finish_hook(QueryDesc *qd)
 	PG_FINALLY();
 	{
 		pgmesh_exec_nesting--;
+		pgmesh_xact_unflip_isolation(flipped);
 	}
 	PG_END_TRY();
+	/* After the statement's last write (CTEs, AFTER triggers): may send 2PC intents. */
+	pgmesh_note_writes(qd);
 }
 
 void
@@ -123,14 +159,23 @@ pgmesh_next_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 								queryEnv, dest, qc);
 }
 
-/* DDL propagation (ddl.c) decides; it runs the statement through pgmesh_next_utility. */
+/*
+ * Transactions (xact.c) may replace the statement first: COMMIT as PREPARE TRANSACTION
+ * and a READ COMMITTED START on workers, COPY <distributed table> TO as COPY (SELECT).
+ * Then DDL propagation (ddl.c) decides; it runs the statement through
+ * pgmesh_next_utility.
+ */
 static void
 pgmesh_process_utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 							ProcessUtilityContext context, ParamListInfo params,
 							QueryEnvironment *queryEnv, DestReceiver *dest,
 							QueryCompletion *qc)
 {
+	bool		after_start;
+
+	pstmt = pgmesh_xact_utility(pstmt, &after_start);
 	pgmesh_ddl_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	pgmesh_xact_after_utility(after_start);
 }
 
 /* ---------- GUC definitions ---------- */
@@ -147,9 +192,33 @@ define_gucs(void)
 							 NULL, &pgmesh_enable_topk, true, PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 	DefineCustomEnumVariable("pgmesh.cross_group_writes",
-							 "Whether a transaction may write to more than one worker group (not atomic).",
-							 NULL, &pgmesh_cross_group_writes, 0, cross_group_options,
+							 "Transactions writing to several worker groups: two_phase (atomic), refuse, or allow (non-atomic).",
+							 NULL, &pgmesh_cross_group_writes, PGMESH_CGW_TWO_PHASE, cross_group_options,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("pgmesh.fault_injection",
+							 "Test only: kill the backend between the prepare and the commit of a two-phase commit.",
+							 NULL, &pgmesh_fault_injection, PGMESH_FAULT_NONE, fault_options,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("pgmesh.fdw_session",
+							 "Worker side: this session carries a coordinator's remote transactions (READ COMMITTED instead of REPEATABLE READ).",
+							 NULL, &pgmesh_fdw_session, false, PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("pgmesh.fdw_lock_timeout",
+							"Worker side: lock_timeout of a coordinator's remote transactions (bounds a deadlock across groups); 0 keeps lock_timeout.",
+							NULL, &pgmesh_fdw_lock_timeout, 0, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgmesh.recovery_interval",
+							"How often the recovery worker resolves prepared transactions left by crashes; 0 turns it off.",
+							NULL, &pgmesh_recovery_interval, 10000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgmesh.recovery_min_age",
+							"The recovery worker leaves prepared transactions younger than this to their own backend.",
+							NULL, &pgmesh_recovery_min_age, 5000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomStringVariable("pgmesh.recovery_database",
+							   "Database the recovery worker connects to (the one holding the engine).",
+							   NULL, &pgmesh_recovery_database, "postgres",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("pgmesh.direct_reads",
 							 "Read postgres_fdw tables in one round trip per shard for top-level read-only statements outside transaction blocks.",
 							 NULL, &pgmesh_direct_reads, true, PGC_USERSET, 0,
@@ -171,6 +240,9 @@ _PG_init(void)
 {
 	define_gucs();
 	pgmesh_direct_register();
+	/* Before postgres_fdw's (registered at its first connection): see xact.c. */
+	pgmesh_xact_register();
+	pgmesh_recovery_register();
 
 	prev_planner_hook = planner_hook;
 	planner_hook = pgmesh_planner_hook;

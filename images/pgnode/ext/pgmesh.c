@@ -22,10 +22,12 @@
  *    reads each shard in one pipelined round trip instead of postgres_fdw's remote
  *    transaction and cursor.
  *
- * 4. Cross-group writes. At the end of every statement, the foreign servers whose
- *    tables the statement opened for writing are noted for the transaction; a second
- *    server in one transaction raises an error (no two-phase commit over postgres_fdw),
- *    unless pgmesh.cross_group_writes = 'allow'.
+ * 4. Cross-group writes (xact.c). At the end of every statement, the foreign servers
+ *    whose tables the statement opened for writing are noted for the transaction; a
+ *    transaction writing two or more groups commits with two-phase commit
+ *    (pgmesh.cross_group_writes = 'two_phase', the default) or is refused ('refuse').
+ *
+ * 5. Distribution-key UPDATE (modify.c): rewritten into a move, or refused.
  *
  * Hooks and GUCs are registered in init.c; this file exposes the functions they call.
  */
@@ -63,10 +65,6 @@
 
 #define PGMESH_ROUTER_VERSION "0.1.0"
 
-/* Foreign servers written in the current top-level transaction. */
-static LocalTransactionId tracked_lxid = InvalidLocalTransactionId;
-static Oid	written_server = InvalidOid;
-
 typedef struct RouteContext
 {
 	ParamListInfo params;
@@ -77,8 +75,8 @@ typedef struct RouteContext
  * Is relid a pgmesh distributed parent: hash-partitioned on one plain column, every
  * partition a foreign table with the parent's exact column layout?
  */
-static bool
-distributed_parent(Relation rel)
+bool
+pgmesh_distributed_parent(Relation rel)
 {
 	PartitionKey key;
 	PartitionDesc pd;
@@ -130,8 +128,8 @@ same_layout(Relation parent, Relation part)
 }
 
 /* The value an expression has at plan time: a Const, or an external parameter. */
-static bool
-fixed_value(Node *node, ParamListInfo params, Oid *type, Datum *value, bool *isnull)
+bool
+pgmesh_fixed_value(Node *node, ParamListInfo params, Oid *type, Datum *value, bool *isnull)
 {
 	while (node && IsA(node, RelabelType))
 		node = (Node *) ((RelabelType *) node)->arg;
@@ -178,8 +176,8 @@ is_key_var(Node *node, int varno, AttrNumber attno)
 }
 
 /* Finds `key = value` among the top-level AND conjuncts of quals. */
-static bool
-find_key_value(Node *quals, int varno, PartitionKey key, ParamListInfo params,
+bool
+pgmesh_find_key_value(Node *quals, int varno, PartitionKey key, ParamListInfo params,
 			   Datum *value)
 {
 	List	   *conjuncts = make_ands_implicit((Expr *) quals);
@@ -211,7 +209,7 @@ find_key_value(Node *quals, int varno, PartitionKey key, ParamListInfo params,
 		if (!op_in_opfamily(op->opno, key->partopfamily[0]) ||
 			get_op_opfamily_strategy(op->opno, key->partopfamily[0]) != HTEqualStrategyNumber)
 			continue;
-		if (!fixed_value(other, params, &type, value, &isnull) || isnull)
+		if (!pgmesh_fixed_value(other, params, &type, value, &isnull) || isnull)
 			continue;
 		if (type != key->parttypid[0])
 			continue;
@@ -251,8 +249,8 @@ swap_to_partition(Query *q, RangeTblEntry *rte, Oid partoid)
 	rte->inh = false;
 }
 
-static Oid
-partition_for_value(Relation rel, Datum value)
+Oid
+pgmesh_partition_for_value(Relation rel, Datum value)
 {
 	PartitionKey key = RelationGetPartitionKey(rel);
 	PartitionDesc pd = RelationGetPartitionDesc(rel, true);
@@ -310,15 +308,16 @@ route_one_query(Query *q, RouteContext *ctx)
 			rte->relkind != RELKIND_PARTITIONED_TABLE)
 			continue;
 		rel = table_open(rte->relid, NoLock);
-		if (distributed_parent(rel))
+		if (pgmesh_distributed_parent(rel))
 		{
 			PartitionKey key = RelationGetPartitionKey(rel);
 
-			if (find_key_value(q->jointree->quals, rti, key, ctx->params, &value) &&
+			if (pgmesh_find_key_value(q->jointree->quals, rti, key, ctx->params, &value) &&
 				!(q->commandType == CMD_UPDATE && q->resultRelation == rti &&
-				  assigns_column(q, key->partattrs[0])))
+				  assigns_column(q, key->partattrs[0]) &&
+				  !pgmesh_key_update_stays(q, rel, value, ctx->params)))
 			{
-				partoid = partition_for_value(rel, value);
+				partoid = pgmesh_partition_for_value(rel, value);
 				if (OidIsValid(partoid))
 				{
 					Relation	part = table_open(partoid, rte->rellockmode);
@@ -600,7 +599,7 @@ maybe_topk(Query *q, RouteContext *ctx)
 	if (!topk_candidate(q, &parentoid))
 		return q;
 	rel = table_open(parentoid, NoLock);
-	if (distributed_parent(rel))
+	if (pgmesh_distributed_parent(rel))
 		result = topk_rewrite(q, rel, ctx);
 	table_close(rel, NoLock);
 	return result ? result : q;
@@ -624,64 +623,6 @@ pgmesh_route_query(Query *parse, ParamListInfo boundParams, List **parents)
 	}
 	*parents = ctx.parents;
 	return parse;
-}
-
-/* ---------- cross-group write check ---------- */
-
-static void
-note_written(ResultRelInfo *rri)
-{
-	Relation	rel = rri->ri_RelationDesc;
-	Oid			server;
-
-	if (rel == NULL || rel->rd_rel->relkind != RELKIND_FOREIGN_TABLE)
-		return;
-	/*
-	 * The engine's remote-statement tables (pgmesh_part.pgmesh_remote_<group>, see
-	 * sql/engine/007_ddl.sql) carry DDL and reference-table copies to every group on
-	 * purpose.
-	 */
-	if (strncmp(RelationGetRelationName(rel), "pgmesh_remote_", 14) == 0 &&
-		strcmp(get_namespace_name(RelationGetNamespace(rel)), "pgmesh_part") == 0)
-		return;
-	server = GetForeignTable(RelationGetRelid(rel))->serverid;
-	if (MyProc->vxid.lxid != tracked_lxid)
-	{
-		tracked_lxid = MyProc->vxid.lxid;
-		written_server = InvalidOid;
-	}
-	if (!OidIsValid(written_server))
-	{
-		written_server = server;
-		return;
-	}
-	if (written_server != server && pgmesh_cross_group_writes == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("pgmesh: transaction writes to more than one worker group (servers \"%s\" and \"%s\")",
-						GetForeignServer(written_server)->servername,
-						GetForeignServer(server)->servername),
-				 errdetail("Commits spanning worker groups are not atomic (no two-phase commit), so pgmesh refuses them; nothing of this transaction is committed."),
-				 errhint("Write the rows of each worker group in its own transaction (e.g. one namespace per transaction), or SET pgmesh.cross_group_writes = 'allow' to accept a non-atomic commit.")));
-}
-
-bool
-pgmesh_wrote_in_xact(void)
-{
-	return MyProc->vxid.lxid == tracked_lxid && OidIsValid(written_server);
-}
-
-/* Notes the servers a finished statement wrote to (ExecutorFinish hook, init.c). */
-void
-pgmesh_note_writes(QueryDesc *queryDesc)
-{
-	EState	   *estate = queryDesc->estate;
-	ListCell   *lc;
-
-	foreach(lc, estate->es_opened_result_relations)
-		note_written(lfirst(lc));
-	foreach(lc, estate->es_tuple_routing_result_relations)
-		note_written(lfirst(lc));
 }
 
 PG_FUNCTION_INFO_V1(pgmesh_router_version);
