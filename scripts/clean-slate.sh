@@ -26,7 +26,7 @@ esac
 
 say() { printf 'clean-slate: %s\n' "$*" >&2; }
 NAME_RE='^(pgmesh|pgmtest)[-_]'
-IMAGE_RE='^(pgmesh|pgmtest[^/]*)/'
+IMAGE_RE='^(pgmesh|pgmtest)([-_/]|$)'
 
 act() {
   # act WHAT CMD...: print, and run when --yes was given.
@@ -42,14 +42,15 @@ act() {
 if docker info >/dev/null 2>&1; then
   swarm=$(docker info --format '{{.Swarm.LocalNodeState}}')
   if [ "$swarm" = active ]; then
-    while read -r id name managed; do
+    managed=" $(docker service ls -q --filter label=pgmesh.managed 2>/dev/null | tr '\n' ' ') "
+    while read -r id name; do
       [ -n "$id" ] || continue
-      if [[ $name =~ $NAME_RE ]] || [ "$managed" = true ]; then
+      if [[ $name =~ $NAME_RE ]] || [[ $managed == *" $id "* ]]; then
         act "service $name" docker service rm "$id"
       else
         say "keeping service $name (not pgmesh's)"
       fi
-    done < <(docker service ls --format '{{.ID}} {{.Name}} {{index .Labels "pgmesh.managed"}}' 2>/dev/null || true)
+    done < <(docker service ls --format '{{.ID}} {{.Name}}')
     # Services go first: their tasks hold the secrets, configs and networks below.
     if [ "$APPLY" = 1 ]; then
       for _ in $(seq 1 60); do
@@ -86,6 +87,15 @@ if docker info >/dev/null 2>&1; then
   done
   docker image ls --filter dangling=true --filter label=pgmesh.inputs -q | sort -u | while read -r id; do
     act "untagged pgmesh build $id" docker image rm -f "$id"
+  done
+  # Untagged images without the label (intermediate or overwritten builds): pgmesh's when
+  # their build history names pgmesh (its Dockerfiles' paths and commands do).
+  docker image ls --filter dangling=true -q | sort -u | while read -r id; do
+    if docker history --no-trunc --format '{{.CreatedBy}}' "$id" 2>/dev/null | grep -q pgmesh; then
+      act "untagged pgmesh build $id" docker image rm -f "$id"
+    else
+      say "keeping untagged image $id (its history does not name pgmesh)"
+    fi
   done
 
   if [ "$swarm" = active ]; then
