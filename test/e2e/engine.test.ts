@@ -15,6 +15,25 @@ const PER_NAMESPACE = 12;
 
 let m: ClusterManifest;
 let rw: pg.Client;
+
+/**
+ * A query on the observer's connection through :5432 that reconnects once when the
+ * connection was dropped: adding a worker group restarts HAProxy (its config holds the
+ * per-group worker routes), which drops every client connection once (README, limits).
+ */
+async function rwQuery<R extends pg.QueryResultRow>(
+  text: string,
+  values?: unknown[],
+): Promise<pg.QueryResult<R>> {
+  try {
+    return await rw.query<R>(text, values);
+  } catch (err) {
+    await rw.end().catch(() => undefined);
+    rw = await connect(await defaultCluster(), 'read-write');
+    process.stderr.write(`observer reconnected through :5432 after: ${String(err)}\n`);
+    return rw.query<R>(text, values);
+  }
+}
 let baseline: Awaited<ReturnType<typeof startBaseline>>;
 const next = rng(42);
 
@@ -263,7 +282,7 @@ describe('GitOps on the engine', () => {
     // process resumes the journaled move instead of leaving it half done.
     const { id: moveId, state: stateAtKill } = await waitFor(
       async () => {
-        const { rows } = await rw.query<{ id: string; state: string }>(
+        const { rows } = await rwQuery<{ id: string; state: string }>(
           `SELECT move_id::text AS id, state FROM pgmesh.data_moves
             WHERE state IN ('started', 'copying', 'ready') ORDER BY move_id DESC LIMIT 1`,
         );
@@ -278,13 +297,13 @@ describe('GitOps on the engine', () => {
     await testDocker().getContainer(agent.id).kill();
     process.stderr.write(`agent killed during move ${moveId} (state ${stateAtKill})\n`);
     await waitInSync(m, commit, 900_000);
-    const killedMove = await rw.query<{ state: string }>(
+    const killedMove = await rwQuery<{ state: string }>(
       'SELECT state FROM pgmesh.data_moves WHERE move_id = $1',
       [moveId],
     );
     expect(killedMove.rows[0]?.state).toBe('done');
     expect(
-      (await rw.query("SELECT count(*)::int AS n FROM pgmesh.data_moves WHERE state <> 'done'"))
+      (await rwQuery("SELECT count(*)::int AS n FROM pgmesh.data_moves WHERE state <> 'done'"))
         .rows[0],
     ).toEqual({ n: 0 });
     // Nothing of any move is left on any worker: no logical slot, publication, subscription.
@@ -310,8 +329,8 @@ describe('GitOps on the engine', () => {
     const [w1, w2, w3] = await Promise.all([on('w1'), on('w2'), on('w3')]);
     expect(w3.length).toBeGreaterThan(0);
     expect([...w1, ...w2, ...w3].sort()).toEqual(NAMESPACES);
-    expect((await rw.query(checksum)).rows[0]).toEqual(before);
-    const { rows } = await rw.query<{ key: string }>(
+    expect((await rwQuery(checksum)).rows[0]).toEqual(before);
+    const { rows } = await rwQuery<{ key: string }>(
       `SELECT key FROM memory.memory_entries WHERE key LIKE 'w-%'`,
     );
     const stored = new Set(rows.map((r) => r.key));
